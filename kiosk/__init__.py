@@ -1,0 +1,3 @@
+"""QR gate kiosk: decode, verify, decide, record, act, sync."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,357 @@
+"""The kiosk's one configuration file: TOML, loaded into frozen dataclasses with defaults.
+
+Each section is a dataclass; each field's metadata may constrain it (``choices``, ``min``,
+``max``, ``path``). :func:`check` walks the file against the dataclasses and returns *every*
+problem, each with its dotted key path; :func:`load` raises :class:`ConfigError` with them all.
+To add a key: add a field to its section here and document it in ``config.example.toml``
+(a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiosk.errors import ConfigError
+
+FORMAT_IDS = ("eu-dcc", "shc", "pc-covid", "cccd")
+
+
+def opt(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, **meta: Any) -> Any:
+    """A field with validation metadata: choices=..., min=..., max=..., path='file'|'dir'."""
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class KioskSection:
+    id: str = "kiosk-01"
+    venue: str = "Unnamed venue"
+    state_dir: str = opt("/var/lib/kiosk", path="dir")
+    log_level: str = opt("info", choices=("debug", "info", "warning", "error"))
+
+
+@dataclass(frozen=True)
+class CameraSection:
+    driver: str = opt("picamera2", choices=("picamera2", "opencv", "replay"))
+    device: int = opt(0, min=0)  # OpenCV device index (/dev/videoN)
+    width: int = opt(640, min=160, max=4096)
+    height: int = opt(480, min=120, max=4096)
+    fps: float = opt(30.0, min=1.0, max=120.0)
+    replay_path: str = opt("", path="any")  # folder of images or a video file (driver = "replay")
+    replay_loop: bool = False
+    replay_realtime: bool = True  # pace frames at fps; false = as fast as the loop takes them
+    stall_seconds: float = opt(3.0, min=0.5, max=60.0)
+
+
+@dataclass(frozen=True)
+class DecoderSection:
+    budget_ms: float = opt(40.0, min=1.0, max=1000.0)
+    zbar_fallback: bool = True
+
+
+@dataclass(frozen=True)
+class DebounceSection:
+    # a code must be out of view this long before showing it again gives a new decision
+    absent_seconds: float = opt(2.0, min=0.0, max=600.0)
+
+
+@dataclass(frozen=True)
+class GateSection:
+    pin_factory: str = opt("mock", choices=("mock", "lgpio", "rpigpio", "pigpio", "native"))
+    relay_pin: int = opt(17, min=0, max=27)
+    relay_active_high: bool = True
+    green_led_pin: int = opt(27, min=-1, max=27)  # -1 = not fitted
+    red_led_pin: int = opt(22, min=-1, max=27)
+    buzzer_pin: int = opt(23, min=-1, max=27)
+    button_pin: int = opt(-1, min=-1, max=27)  # guard override button; -1 = none
+    open_seconds: float = opt(3.0, min=0.2, max=60.0)
+    fail_mode: str = opt("secure", choices=("secure", "safe"))
+
+
+@dataclass(frozen=True)
+class ScreenSection:
+    driver: str = opt("none", choices=("pygame", "none"))
+    fullscreen: bool = True
+    width: int = opt(800, min=320, max=7680)
+    height: int = opt(480, min=240, max=4320)
+    result_seconds: float = opt(3.0, min=0.5, max=60.0)
+    font: str = opt("", path="file")  # a TTF with Vietnamese glyphs; empty = find DejaVu Sans
+
+
+@dataclass(frozen=True)
+class VaccinationRules:
+    min_days_after_last_dose: int = opt(14, min=0, max=3650)
+    max_days_after_last_dose: int = opt(365, min=1, max=3650)
+    # EU Union Register product codes (mp) and CVX codes accepted; empty = any
+    accepted_products: tuple[str, ...] = (
+        "EU/1/20/1528",  # Comirnaty (Pfizer-BioNTech)
+        "EU/1/20/1507",  # Spikevax (Moderna)
+        "EU/1/21/1529",  # Vaxzevria (AstraZeneca)
+        "EU/1/20/1525",  # Janssen
+        "EU/1/21/1618",  # Nuvaxovid
+        "BBIBP-CorV",  # Sinopharm (WHO EUL)
+        "CoronaVac",  # Sinovac (WHO EUL)
+        "Covishield",
+        "Sputnik-V",
+        "Abdala",
+        "Hayat-Vax",
+        "207", "208", "210", "211", "212", "213", "217", "218", "219", "221", "225", "228", "229", "300", "301", "302", "510", "511",
+    )
+
+
+@dataclass(frozen=True)
+class TestRules:
+    max_hours_pcr: int = opt(72, min=1, max=720)
+    max_hours_rat: int = opt(24, min=1, max=720)
+    accepted_types: tuple[str, ...] = ("pcr", "rat")
+
+
+@dataclass(frozen=True)
+class RecoveryRules:
+    min_days_after_positive: int = opt(11, min=0, max=3650)
+    max_days_after_positive: int = opt(180, min=1, max=3650)
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    mode: str = opt("checkin", choices=("checkin", "health"))
+    accept_formats: tuple[str, ...] = opt(FORMAT_IDS, choices=FORMAT_IDS)
+    reentry_minutes: float = opt(10.0, min=0.0, max=1440.0)  # 0 = no re-entry guard
+    unsynchronised_clock: str = opt("admit_and_flag", choices=("admit_and_flag", "refuse"))
+    vaccination: VaccinationRules = opt(factory=VaccinationRules)
+    test: TestRules = opt(factory=TestRules)
+    recovery: RecoveryRules = opt(factory=RecoveryRules)
+
+
+@dataclass(frozen=True)
+class ShcIssuer:
+    iss: str
+    dir: str = opt("", path="dir")  # offline copy: DIR/.well-known/jwks.json (+ crl/<kid>.json)
+
+
+@dataclass(frozen=True)
+class TrustSection:
+    trust_list: str = opt("", path="file")  # JSON trust list of DSCs (see docs in kiosk/trust.py)
+    revocations: str = opt("", path="file")  # JSON revocation list
+    shc_issuers: tuple[ShcIssuer, ...] = ()
+
+
+@dataclass(frozen=True)
+class JournalSection:
+    path: str = ""  # empty = <state_dir>/journal.db
+    retention_days: int = opt(14, min=1, max=3650)
+    disk_alarm_percent: float = opt(90.0, min=10.0, max=99.9)
+
+
+@dataclass(frozen=True)
+class SyncSection:
+    url: str = ""  # city server base URL; empty = no sync (use kiosk export)
+    token_file: str = opt("", path="file")
+    ca_file: str = opt("", path="file")  # pin the city's CA; empty = system CAs
+    seal_public_key: str = ""  # base64 X25519 public key the identity is sealed to
+    bundle_public_key: str = ""  # base64 Ed25519 key that signs trust bundles
+    batch_size: int = opt(500, min=1, max=10000)
+    timeout_seconds: float = opt(10.0, min=0.5, max=300.0)
+    interval_seconds: float = opt(30.0, min=1.0, max=86400.0)
+    max_backoff_seconds: float = opt(600.0, min=1.0, max=86400.0)
+    heartbeat_seconds: float = opt(300.0, min=10.0, max=86400.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    kiosk: KioskSection = opt(factory=KioskSection)
+    camera: CameraSection = opt(factory=CameraSection)
+    decoder: DecoderSection = opt(factory=DecoderSection)
+    debounce: DebounceSection = opt(factory=DebounceSection)
+    gate: GateSection = opt(factory=GateSection)
+    screen: ScreenSection = opt(factory=ScreenSection)
+    policy: PolicySection = opt(factory=PolicySection)
+    trust: TrustSection = opt(factory=TrustSection)
+    journal: JournalSection = opt(factory=JournalSection)
+    sync: SyncSection = opt(factory=SyncSection)
+    source: str = opt("", internal=True)  # the file it came from, for relative paths
+
+    @property
+    def journal_path(self) -> Path:
+        return Path(self.journal.path) if self.journal.path else Path(self.kiosk.state_dir) / "journal.db"
+
+
+# --------------------------------------------------------------------------- loading
+
+_SCALARS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _type_name(tp: Any) -> str:
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return "a list"
+
+
+def _convert(tp: Any, value: Any, key: str, meta: dict, base: Path, problems: list[str]) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            problems.append(f"{key}: expected a table, got {type(value).__name__}")
+            return dataclasses.MISSING
+        return _build(tp, value, key, base, problems)
+    if origin is tuple:
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        if not isinstance(value, list):
+            problems.append(f"{key}: expected a list, got {type(value).__name__}")
+            return dataclasses.MISSING
+        items = []
+        for i, item in enumerate(value):
+            converted = _convert(item_tp, item, f"{key}[{i}]", meta, base, problems)
+            if converted is not dataclasses.MISSING:
+                items.append(converted)
+        return tuple(items)
+    # scalars; TOML bool is not an int here, an int is accepted for a float
+    ok = (
+        isinstance(value, tp) and not (tp is int and isinstance(value, bool))
+        or (tp is float and isinstance(value, int) and not isinstance(value, bool))
+    )
+    if not ok:
+        problems.append(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+        return dataclasses.MISSING
+    if tp is float:
+        value = float(value)
+    _check_constraints(value, key, meta, base, problems)
+    return value
+
+
+def _check_constraints(value: Any, key: str, meta: dict, base: Path, problems: list[str]) -> None:
+    if "choices" in meta and value not in meta["choices"]:
+        problems.append(f"{key}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
+    if "min" in meta and value < meta["min"]:
+        problems.append(f"{key}: {value} is below the minimum {meta['min']}")
+    if "max" in meta and value > meta["max"]:
+        problems.append(f"{key}: {value} is above the maximum {meta['max']}")
+    kind = meta.get("path")
+    if kind and value:
+        path = resolve_path(value, base)
+        if kind == "file" and not path.is_file():
+            problems.append(f"{key}: file not found: {path}")
+        elif kind == "any" and not path.exists():
+            problems.append(f"{key}: not found: {path}")
+        # "dir" paths (state folders) are created on start, so they need not exist yet
+
+
+def resolve_path(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _build(cls: type, data: dict, prefix: str, base: Path, problems: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name not in fields:
+            problems.append(f"{key}: unknown key")
+            continue
+        converted = _convert(hints[name], value, key, dict(fields[name].metadata), base, problems)
+        if converted is not dataclasses.MISSING:
+            kwargs[name] = converted
+    for name, f in fields.items():
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            key = f"{prefix}.{name}" if prefix else name
+            if name not in data:
+                problems.append(f"{key}: required key missing")
+            return dataclasses.MISSING
+    return cls(**kwargs)
+
+
+def parse(data: dict, base: Path | None = None, source: str = "") -> tuple[Config | None, list[str]]:
+    """Build a Config from parsed TOML; return it (None if unusable) and every problem found."""
+    problems: list[str] = []
+    base = base or Path.cwd()
+    config = _build(Config, data, "", base, problems)
+    if config is dataclasses.MISSING:
+        return None, problems
+    config = dataclasses.replace(config, source=source)
+    problems.extend(_cross_checks(config))
+    return config, problems
+
+
+def _cross_checks(config: Config) -> list[str]:
+    problems = []
+    if config.camera.driver == "replay" and not config.camera.replay_path:
+        problems.append("camera.replay_path: required when camera.driver is \"replay\"")
+    pins = {}
+    for name in ("relay_pin", "green_led_pin", "red_led_pin", "buzzer_pin", "button_pin"):
+        pin = getattr(config.gate, name)
+        if pin >= 0:
+            if pin in pins:
+                problems.append(f"gate.{name}: pin {pin} is also gate.{pins[pin]}")
+            pins[pin] = name
+    if config.sync.url and not config.sync.url.startswith(("http://", "https://")):
+        problems.append("sync.url: must start with https:// (or http:// on a lab network)")
+    rules = config.policy
+    if rules.vaccination.min_days_after_last_dose >= rules.vaccination.max_days_after_last_dose:
+        problems.append("policy.vaccination.min_days_after_last_dose: must be below max_days_after_last_dose")
+    if rules.recovery.min_days_after_positive >= rules.recovery.max_days_after_positive:
+        problems.append("policy.recovery.min_days_after_positive: must be below max_days_after_positive")
+    return problems
+
+
+def check(path: str | os.PathLike) -> list[str]:
+    """Every problem in the file at ``path``, each starting with its key path (empty = fine)."""
+    try:
+        _config, problems = _read(Path(path))
+    except ConfigError as exc:
+        return exc.problems
+    return problems
+
+
+def _read(path: Path) -> tuple[Config | None, list[str]]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse(data, base=path.resolve().parent, source=str(path))
+
+
+def load(path: str | os.PathLike) -> Config:
+    """Load and validate; raise ConfigError listing every problem."""
+    config, problems = _read(Path(path))
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("KIOSK_CONFIG", "/etc/kiosk/config.toml"))
+
+
+def all_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    """Every dotted key the file may hold (for the documentation test)."""
+    keys = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys.extend(all_keys(tp, key))
+        elif typing.get_origin(tp) is tuple and dataclasses.is_dataclass(typing.get_args(tp)[0]):
+            keys.extend(all_keys(typing.get_args(tp)[0], key))
+        else:
+            keys.append(key)
+    return keys
