@@ -1,3 +1,5 @@
+import sys
+
 from kiosk.cli import main
 
-main()
+sys.exit(main())
