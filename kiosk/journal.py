@@ -1,0 +1,253 @@
+"""The journal: one row per decision, in SQLite, committed before the gate acts.
+
+WAL mode with ``synchronous=FULL``: a committed entry survives a power cut the next instant.
+Schema changes are recorded migrations (table ``migrations``), applied in order on open.
+The identity never touches the disk in clear: ``record`` hands its JSON to the ``sealer``
+(a sealed box to the city's public key) or, with no sealer, stores none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from kiosk.errors import JournalError
+from kiosk.model import Identity
+
+log = logging.getLogger(__name__)
+
+Sealer = Callable[[bytes], bytes]
+
+
+def utc_iso(instant: dt.datetime) -> str:
+    """ISO 8601 in UTC with a Z and milliseconds: sorts as text, reads as time."""
+    return instant.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_iso(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _m001_entries(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE entries (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            kiosk_id TEXT NOT NULL,
+            venue TEXT NOT NULL,
+            at TEXT NOT NULL,
+            clock_synced INTEGER NOT NULL,
+            format TEXT NOT NULL,
+            status TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            flags TEXT NOT NULL DEFAULT '',
+            identity BLOB,
+            person_key TEXT,
+            frame_age_ms REAL,
+            delivered_at TEXT,
+            exported_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX entries_undelivered ON entries(seq) WHERE delivered_at IS NULL")
+    db.execute("CREATE INDEX entries_person ON entries(person_key, at) WHERE person_key IS NOT NULL")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+
+
+# name -> migration; append only, never edit one that has shipped
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_entries", _m001_entries),
+]
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    id: str
+    at: str
+    decision: str
+    reason: str
+
+
+class Journal:
+    """The local store. One instance per process; safe beside another process (WAL)."""
+
+    def __init__(self, path: str | Path, sealer: Sealer | None = None, *, busy_timeout_ms: int = 5000):
+        self.path = Path(path)
+        self.sealer = sealer
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise JournalError(f"{self.path}: could not switch to WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self.db = sqlite_utils.Database(conn)
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"{self.path}: {exc}") from exc
+        self._closed = False
+
+    # ------------------------------------------------------------------ schema
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {row[0] for row in self.db.execute("SELECT name FROM migrations").fetchall()}
+        for name, migration in MIGRATIONS:
+            if name in done:
+                continue
+            with self.transaction():  # one transaction per migration, recorded with it
+                # another process may have applied it while we waited for the lock
+                if self.db.execute("SELECT 1 FROM migrations WHERE name = ?", [name]).fetchone():
+                    continue
+                migration(self.db)
+                self.db.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                    [name, utc_iso(dt.datetime.now(dt.timezone.utc))],
+                )
+            log.info("journal migration %s applied", name)
+
+    def applied_migrations(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT name FROM migrations ORDER BY name").fetchall()]
+
+    # ------------------------------------------------------------------ writing
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (the connection is autocommit)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def record(
+        self,
+        *,
+        kiosk_id: str,
+        venue: str,
+        at: dt.datetime,
+        clock_synced: bool,
+        format: str,
+        status: str,
+        decision: str,
+        reason: str,
+        kind: str,
+        flags: Iterable[str] = (),
+        identity: Identity | None = None,
+        person_key: str | None = None,
+        frame_age_ms: float | None = None,
+    ) -> Entry:
+        """Append one decision and commit it (fsync'd by synchronous=FULL) before returning."""
+        sealed = None
+        if identity is not None and self.sealer is not None:
+            sealed = self.sealer(json.dumps(identity.to_json(), ensure_ascii=False).encode())
+        entry_id = str(uuid.uuid4())
+        at_text = utc_iso(at)
+        try:
+            with self.transaction():
+                cursor = self.db.execute(
+                    """INSERT INTO entries (id, kiosk_id, venue, at, clock_synced, format, status,
+                       decision, reason, kind, flags, identity, person_key, frame_age_ms)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [entry_id, kiosk_id, venue, at_text, int(clock_synced), format, status, decision,
+                     reason, kind, ",".join(flags), sealed, person_key, frame_age_ms],
+                )
+        except sqlite3.OperationalError as exc:  # disk full, locked beyond the timeout, I/O error
+            raise JournalError(f"could not record the entry: {exc}") from exc
+        return Entry(cursor.lastrowid, entry_id, at_text, decision, reason)
+
+    def mark_delivered(self, ids: list[str], at: str) -> int:
+        changed = 0
+        with self.transaction():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                changed += self.db.execute(
+                    f"UPDATE entries SET delivered_at = ? WHERE delivered_at IS NULL AND id IN ({marks})",
+                    [at, *chunk],
+                ).rowcount
+        return changed
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [key, value])
+
+    # ------------------------------------------------------------------ reading
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else default
+
+    def undelivered(self, limit: int, after_seq: int = 0) -> list[dict]:
+        cursor = self.db.execute(
+            "SELECT * FROM entries WHERE delivered_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+            [after_seq, limit],
+        )
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+    def counts(self) -> dict:
+        total, undelivered, oldest = self.db.execute(
+            """SELECT COUNT(*),
+                      COUNT(*) - COUNT(delivered_at),
+                      (SELECT at FROM entries WHERE delivered_at IS NULL ORDER BY seq LIMIT 1)
+               FROM entries"""
+        ).fetchone()
+        return {"total": total, "undelivered": undelivered, "oldest_undelivered": oldest}
+
+    def last_entry(self) -> dict | None:
+        cursor = self.db.execute("SELECT seq, id, at, decision, reason FROM entries ORDER BY seq DESC LIMIT 1")
+        row = cursor.fetchone()
+        return dict(zip([c[0] for c in cursor.description], row)) if row else None
+
+    def admitted_since(self, person_key: str, since: dt.datetime) -> bool:
+        """Was this person admitted at or after ``since``? (the re-entry guard)"""
+        return self.db.execute(
+            "SELECT 1 FROM entries WHERE person_key = ? AND decision = 'pass' AND at >= ? LIMIT 1",
+            [person_key, utc_iso(since)],
+        ).fetchone() is not None
+
+    def forget_person_keys(self, before: dt.datetime) -> int:
+        """Drop re-entry keys older than the guard needs: they link visits of one person."""
+        with self.transaction():
+            return self.db.execute(
+                "UPDATE entries SET person_key = NULL WHERE person_key IS NOT NULL AND at < ?",
+                [utc_iso(before)],
+            ).rowcount
+
+    def integrity_check(self) -> str:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def has_ids(self, ids: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self.db.execute(f"SELECT id FROM entries WHERE id IN ({marks})", chunk))
+        return found
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.db.conn.close()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
