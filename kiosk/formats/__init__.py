@@ -32,7 +32,14 @@ def _load(spec: str) -> CredentialFormat:
 
 @cache
 def formats() -> tuple[CredentialFormat, ...]:
-    found = [_load(spec) for spec in BUILTIN]
+    found = []
+    for spec in BUILTIN:
+        try:
+            found.append(_load(spec))
+        except ModuleNotFoundError as exc:
+            if exc.name != spec.partition(":")[0]:
+                raise
+            log.warning("built-in format %s is not installed", spec)
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="kiosk.formats"):
