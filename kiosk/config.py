@@ -36,6 +36,9 @@ class KioskSection:
     venue: str = "Unnamed venue"
     state_dir: str = opt("/var/lib/kiosk", path="dir")
     log_level: str = opt("info", choices=("debug", "info", "warning", "error"))
+    # "system": ask the kernel whether NTP has synchronised the clock;
+    # "assume_synchronised": for labs and demos only
+    clock: str = opt("system", choices=("system", "assume_synchronised"))
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,8 @@ def _convert(tp: Any, value: Any, key: str, meta: dict, base: Path, problems: li
     if tp is float:
         value = float(value)
     _check_constraints(value, key, meta, base, problems)
+    if meta.get("path") and value:  # relative paths are relative to the config file
+        value = str(resolve_path(value, base))
     return value
 
 

@@ -35,6 +35,7 @@ MESSAGES: dict[str, Message] = {
     "format_not_accepted": Message("Nơi này không chấp nhận loại mã này", "This venue does not accept this code"),
     "health_certificate_required": Message("Cần chứng nhận y tế hợp lệ", "A valid health certificate is required"),
     "already_entered": Message("Mã này vừa được dùng để vào", "This code was used to enter a moment ago"),
+    "journal_unavailable": Message("Lỗi lưu trữ, vui lòng gặp bảo vệ", "Storage failure, please see the guard"),
     "clock_unsynchronised": Message("Đồng hồ chưa đồng bộ, tạm dừng kiểm tra", "Clock not synchronised, checks paused"),
     "vaccination_incomplete": Message("Chưa tiêm đủ liều", "Vaccination series not complete"),
     "vaccination_too_recent": Message("Mũi tiêm cuối chưa đủ ngày", "Last dose too recent"),

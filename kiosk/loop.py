@@ -1,0 +1,271 @@
+"""The kiosk loop: frame -> decode -> debounce -> verify -> policy -> record -> act -> screen.
+
+One thread does all of it, frame by frame, so that the order that matters holds by construction:
+an entry is committed to the journal before the relay is energised. The camera's capture thread
+only keeps the newest frame (drivers.camera.LatestFrame); decoding never queues stale frames.
+The watchdog is fed from here, after each processed frame: a loop that stops processing frames
+stops feeding it, whatever other threads still run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from drivers.camera import Camera, CameraStalled, EndOfStream, Frame
+from drivers.screen import NullScreen, StatusBar, View
+from kiosk import formats
+from kiosk.errors import DriverError, JournalError
+from kiosk.formats.base import VerifyContext
+from kiosk.journal import Entry, Journal
+from kiosk.model import Credential, Decision, Kind, Status
+from kiosk.policy import Policy, person_key
+from kiosk.reasons import message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One decision, as the loop made it (safe to print: no personal data)."""
+
+    entry: Entry | None  # None when the journal could not record it (then the gate stayed shut)
+    format: str
+    status: str
+    decision: Decision
+    frame_age_ms: float
+    masked_name: str = ""
+    detail: str = ""
+
+
+class NullNotifier:
+    """The service manager's notifier when not under systemd."""
+
+    def ready(self) -> None: ...
+    def watchdog(self) -> None: ...
+    def status(self, text: str) -> None: ...
+
+
+@dataclass
+class LoopStats:
+    frames: int = 0
+    decisions: int = 0
+    passes: int = 0
+    fails: int = 0
+    unrecorded: int = 0
+    stalls: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Kiosk:
+    def __init__(
+        self,
+        config,
+        *,
+        camera: Camera,
+        decoder,
+        gate,
+        journal: Journal,
+        trust,
+        clock,
+        screen=None,
+        notifier=None,
+        person_secret: bytes = b"",
+        reopen_camera: Callable[[], Camera] | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ):
+        from kiosk.debounce import Debouncer
+
+        self.config = config
+        self.camera = camera
+        self.decoder = decoder
+        self.gate = gate
+        self.journal = journal
+        self.trust = trust
+        self.clock = clock
+        self.screen = screen or NullScreen()
+        self.notifier = notifier or NullNotifier()
+        self.person_secret = person_secret
+        self.reopen_camera = reopen_camera
+        self.on_outcome = on_outcome
+        self.policy = Policy(config.policy, admitted_since=journal.admitted_since)
+        self.debouncer = Debouncer(config.debounce.absent_seconds)
+        self.stats = LoopStats()
+        self.stop_event = threading.Event()
+        self._view = View(state="idle", venue=config.kiosk.venue)
+        self._result_until = 0.0
+        self._ready_sent = False
+        self._camera_ok = True
+        self._disk_alarm = False
+
+    # ------------------------------------------------------------------ one visitor
+    def decide(self, text: str, frame_captured: float | None = None) -> Outcome:
+        """Verify, decide, record (committed), then act. Never raises for any text."""
+        now = self.clock.now()
+        synchronised = self.clock.synchronised()
+        credential = formats.verify(text, VerifyContext(now=now, trust=self.trust))
+        key = None
+        if credential.identity is not None and credential.status is Status.VALID and self.person_secret:
+            key = person_key(credential.identity, self.person_secret)
+        decision = self.policy.decide(credential, now=now, clock_synchronised=synchronised, person_key=key)
+        age_ms = (time.monotonic() - frame_captured) * 1000.0 if frame_captured is not None else 0.0
+        return self._record_and_act(credential, decision, now, synchronised, key, age_ms)
+
+    def override(self) -> Outcome:
+        """The guard opened the gate by hand: recorded like any decision, then opened."""
+        now = self.clock.now()
+        synchronised = self.clock.synchronised()
+        credential = Credential("guard", Status.VALID, kind=Kind.UNKNOWN)
+        flags = () if synchronised else ("clock_unsynchronised",)
+        decision = Decision("pass", "guard_override", flags)
+        return self._record_and_act(credential, decision, now, synchronised, None, 0.0)
+
+    def _record_and_act(self, credential: Credential, decision: Decision, now: dt.datetime,
+                        synchronised: bool, key: str | None, age_ms: float) -> Outcome:
+        cfg = self.config
+        try:
+            entry = self.journal.record(
+                kiosk_id=cfg.kiosk.id, venue=cfg.kiosk.venue, at=now, clock_synced=synchronised,
+                format=credential.format, status=credential.status.value, decision=decision.decision,
+                reason=decision.reason, kind=credential.kind.value, flags=decision.flags,
+                identity=credential.identity, person_key=key, frame_age_ms=round(age_ms, 3),
+            )
+            self._disk_alarm = False
+        except JournalError as exc:
+            # nobody enters unrecorded: a journal that cannot write keeps the gate shut
+            log.error("ALARM journal write failed, gate kept shut: %s", exc)
+            self.stats.unrecorded += 1
+            self._disk_alarm = True
+            entry = None
+            decision = Decision("fail", "journal_unavailable", decision.flags)
+        if entry is not None and decision.passed:
+            self.gate.admit(entry.id)
+        else:
+            self.gate.refuse(entry.id if entry else "")
+        self.stats.decisions += 1
+        if decision.passed:
+            self.stats.passes += 1
+        else:
+            self.stats.fails += 1
+        masked = credential.identity.masked() if credential.identity else ""
+        outcome = Outcome(entry, credential.format, credential.status.value, decision, age_ms, masked,
+                          credential.detail)
+        log.info(
+            "decision %s reason=%s format=%s status=%s entry=%s",
+            decision.decision, decision.reason, credential.format, credential.status.value,
+            entry.id if entry else "-",
+        )
+        self._show_result(outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        return outcome
+
+    # ------------------------------------------------------------------ frames
+    def process(self, frame: Frame) -> list[Outcome]:
+        """Everything the loop does with one frame."""
+        outcomes = [self.override() for _ in range(self.gate.take_override_requests())]
+        try:
+            codes = self.decoder.decode(frame.image)
+        except Exception as exc:  # a decoder bug on one frame must not stop the gate
+            log.error("decoder failed on a frame: %s", type(exc).__name__)
+            codes = []
+        texts = [c.text for c in codes]
+        for text in self.debouncer.new_codes(texts, frame.captured):
+            outcomes.append(self.decide(text, frame.captured))
+        self.stats.frames += 1
+        self._refresh_view(frame, codes)
+        return outcomes
+
+    def _show_result(self, outcome: Outcome) -> None:
+        msg = message(outcome.decision.reason)
+        self._view = View(
+            state="pass" if outcome.decision.passed else "fail",
+            venue=self.config.kiosk.venue,
+            reason=outcome.decision.reason,
+            message_vi=msg.vi,
+            message_en=msg.en,
+            masked_name=outcome.masked_name,
+            status=self._status_bar(),
+        )
+        self._result_until = time.monotonic() + self.config.screen.result_seconds
+
+    def _status_bar(self) -> StatusBar:
+        return StatusBar(
+            online=None,
+            clock_synchronised=self.clock.synchronised(),
+            camera_ok=self._camera_ok,
+            disk_alarm=self._disk_alarm,
+        )
+
+    def _refresh_view(self, frame: Frame | None, codes=()) -> None:
+        import dataclasses
+
+        view = self._view
+        if view.state in ("pass", "fail") and time.monotonic() >= self._result_until:
+            view = View(state="idle", venue=self.config.kiosk.venue)
+        if not self._camera_ok:
+            view = View(state="offline", venue=self.config.kiosk.venue)
+        elif self._disk_alarm and view.state == "idle":
+            view = View(state="disk_full", venue=self.config.kiosk.venue)
+        outline = codes[0].corners if codes else ()
+        self._view = dataclasses.replace(view, frame=frame.image if frame else None, outline=outline,
+                                         status=self._status_bar())
+        try:
+            self.screen.show(self._view)
+        except Exception as exc:  # the screen is a convenience; the gate must go on
+            log.error("screen failed: %s", exc)
+
+    # ------------------------------------------------------------------ running
+    def run(self, max_frames: int | None = None, stop_at_end: bool = True) -> LoopStats:
+        """Process frames until stopped (``stop()``, end of a replay, or ``max_frames``)."""
+        while not self.stop_event.is_set():
+            try:
+                frame = self.camera.read()
+            except EndOfStream:
+                if stop_at_end:
+                    break
+                self._camera_lost("replay finished")
+                continue
+            except (CameraStalled, DriverError) as exc:
+                self._camera_lost(str(exc))
+                continue
+            if not self._ready_sent:
+                self.notifier.ready()
+                self.notifier.status("camera delivering; ready for visitors")
+                self._ready_sent = True
+            if not self._camera_ok:
+                log.warning("camera is back")
+                self.notifier.status("camera delivering; ready for visitors")
+                self._camera_ok = True
+            self.process(frame)
+            self.notifier.watchdog()
+            if max_frames is not None and self.stats.frames >= max_frames:
+                break
+        return self.stats
+
+    def _camera_lost(self, why: str) -> None:
+        self.stats.stalls += 1
+        if self._camera_ok:
+            log.error("camera stalled: %s", why)
+            self.notifier.status(f"camera stalled: {why}")
+        self._camera_ok = False
+        self._refresh_view(None)
+        if self.reopen_camera is not None:
+            try:
+                self.camera.close()
+            except Exception:
+                pass
+            try:
+                self.camera = self.reopen_camera()
+            except DriverError as exc:
+                log.error("camera could not be reopened: %s", exc)
+                self.stop_event.wait(1.0)
+        else:
+            self.stop_event.wait(0.5)
+
+    def stop(self) -> None:
+        self.stop_event.set()
