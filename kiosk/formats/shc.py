@@ -346,6 +346,8 @@ class ShcFormat:
         if len(parts) != 3:
             raise _Refused(Status.MALFORMED, "not a compact JWS (header.payload.signature)")
         header = _json(_b64url(parts[0], "header"), "JWS header")
+        if not isinstance(header.get("alg"), str):
+            raise _Refused(Status.MALFORMED, "JWS header has no algorithm (alg)")
         if header.get("alg") != "ES256":
             raise _Refused(Status.UNSUPPORTED, f"JWS algorithm {str(header.get('alg'))[:20]!r} is not ES256")
         if header.get("zip") != "DEF":
