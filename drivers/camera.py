@@ -36,6 +36,13 @@ class Frame:
     image: np.ndarray  # greyscale, uint8, HxW
     captured: float  # time.monotonic() when the frame was captured
     index: int  # the source's frame counter
+    # seconds on the stream's own clock: capture time for a live camera, index / fps for a
+    # replay taken as fast as possible (so held codes and gaps last what the video says)
+    stream_time: float | None = None
+
+    @property
+    def at(self) -> float:
+        return self.captured if self.stream_time is None else self.stream_time
 
 
 class EndOfStream(DriverError):
@@ -145,7 +152,8 @@ class ReplaySource:
         image = self._load(position)
         if image is None:
             raise EndOfStream("replay finished")
-        frame = Frame(image, time.monotonic(), self._index)
+        stream_time = None if self.live else self._index / self.fps
+        frame = Frame(image, time.monotonic(), self._index, stream_time)
         self._index += 1
         return frame
 

@@ -29,12 +29,13 @@ def open_journal(config: Config):
 
 def load_trust(config: Config):
     """The trust store from the config's files, else from the last good city bundle."""
-    from kiosk import trust as trust_mod
+    from kiosk.shc_issuers import add_config_issuers
+    from kiosk.trust import from_config
 
-    loader = getattr(trust_mod, "load_from_config", None)
-    if loader is not None:
-        return loader(config)
-    return trust_mod.TrustStore()
+    store = from_config(config.trust.trust_list, config.trust.revocations)
+    base = Path(config.source).resolve().parent if config.source else Path.cwd()
+    add_config_issuers(store, config.trust, base)
+    return store
 
 
 def person_secret(config: Config) -> bytes:

@@ -101,6 +101,7 @@ class Kiosk:
         self._ready_sent = False
         self._camera_ok = True
         self._disk_alarm = False
+        self._pending_config = None
 
     # ------------------------------------------------------------------ one visitor
     def decide(self, text: str, frame_captured: float | None = None) -> Outcome:
@@ -174,7 +175,7 @@ class Kiosk:
             log.error("decoder failed on a frame: %s", type(exc).__name__)
             codes = []
         texts = [c.text for c in codes]
-        for text in self.debouncer.new_codes(texts, frame.captured):
+        for text in self.debouncer.new_codes(texts, frame.at):
             outcomes.append(self.decide(text, frame.captured))
         self.stats.frames += 1
         self._refresh_view(frame, codes)
@@ -241,6 +242,8 @@ class Kiosk:
                 log.warning("camera is back")
                 self.notifier.status("camera delivering; ready for visitors")
                 self._camera_ok = True
+            if self._pending_config is not None:
+                self._apply_reload()
             self.process(frame)
             self.notifier.watchdog()
             if max_frames is not None and self.stats.frames >= max_frames:
@@ -269,3 +272,27 @@ class Kiosk:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def request_reload(self, config) -> None:
+        """Take a re-read config at the next frame (signal handlers must not swap state mid-frame)."""
+        self._pending_config = config
+
+    def _apply_reload(self) -> None:
+        config, self._pending_config = self._pending_config, None
+        from kiosk.app import load_trust
+
+        if config.gate != self.config.gate or config.camera != self.config.camera:
+            log.warning("gate and camera settings change only on restart")
+        self.config = config
+        self.policy = Policy(config.policy, admitted_since=self.journal.admitted_since)
+        self.trust = load_trust(config)
+        self.debouncer.absent_seconds = config.debounce.absent_seconds  # codes on show stay on show
+        log.info("config reloaded")
+
+    def close(self) -> None:
+        """Stop using the hardware: relay de-energised, camera and screen released, journal closed."""
+        for part in (self.gate, self.camera, self.screen, self.journal):
+            try:
+                part.close()
+            except Exception as exc:  # closing must reach every part
+                log.error("closing %s failed: %s", type(part).__name__, exc)

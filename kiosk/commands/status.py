@@ -1,0 +1,50 @@
+"""Journal counts (total, undelivered, oldest undelivered), last sync, trust-list age, clock state."""
+
+from __future__ import annotations
+
+import json
+
+from kiosk.commands._common import add_config_argument, load_config
+
+
+def add_arguments(parser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def collect(config) -> dict:
+    """The status as a dict (also what the heartbeat and selftest report)."""
+    import shutil
+
+    from kiosk.clock import open_clock
+    from kiosk.journal import Journal, parse_iso
+
+    status: dict = {"kiosk_id": config.kiosk.id, "venue": config.kiosk.venue}
+    with Journal(config.journal_path) as journal:
+        status.update(journal.counts())
+        status["last_sync"] = journal.get_meta("last_sync")
+        status["last_scan"] = (journal.last_entry() or {}).get("at")
+        trust_at = journal.get_meta("trust_updated_at")
+    status["trust_list_age_hours"] = None
+    if trust_at:
+        import datetime as dt
+
+        age = dt.datetime.now(dt.timezone.utc) - parse_iso(trust_at)
+        status["trust_list_age_hours"] = round(age.total_seconds() / 3600, 2)
+    status["clock_synchronised"] = open_clock(config.kiosk).synchronised()
+    usage = shutil.disk_usage(config.journal_path.parent)
+    status["disk_used_percent"] = round(100 * usage.used / usage.total, 1)
+    status["disk_alarm"] = status["disk_used_percent"] >= config.journal.disk_alarm_percent
+    return status
+
+
+def run(args) -> int:
+    config = load_config(args)
+    status = collect(config)
+    if args.json:
+        print(json.dumps(status))
+        return 0
+    width = max(len(k) for k in status)
+    for key, value in status.items():
+        print(f"{key:<{width}}  {'-' if value is None else value}")
+    return 0
