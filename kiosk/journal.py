@@ -66,9 +66,16 @@ def _m001_entries(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
 
 
+def _m002_sync_quarantine(db: sqlite_utils.Database) -> None:
+    # entries the city refused as invalid: kept (never dropped), reported, not re-sent as they are
+    db.execute("ALTER TABLE entries ADD COLUMN quarantined_at TEXT")
+    db.execute("ALTER TABLE entries ADD COLUMN quarantine_reason TEXT")
+
+
 # name -> migration; append only, never edit one that has shipped
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_entries", _m001_entries),
+    ("002_sync_quarantine", _m002_sync_quarantine),
 ]
 
 
@@ -228,6 +235,81 @@ class Journal:
                 "UPDATE entries SET person_key = NULL WHERE person_key IS NOT NULL AND at < ?",
                 [utc_iso(before)],
             ).rowcount
+
+    # ------------------------------------------------------------------ sync (sync.client, sync.retention)
+    def sendable(self, limit: int, after_seq: int = 0) -> list[dict]:
+        """Undelivered entries not in quarantine, in journal order, after ``after_seq``."""
+        cursor = self.db.execute(
+            """SELECT * FROM entries WHERE delivered_at IS NULL AND quarantined_at IS NULL AND seq > ?
+               ORDER BY seq LIMIT ?""",
+            [after_seq, limit],
+        )
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+    def quarantine(self, reasons: dict[str, str], at: str) -> int:
+        """Set entries the city refused aside (still undelivered, never deleted) with its reason."""
+        with self.transaction():
+            return sum(
+                self.db.execute(
+                    "UPDATE entries SET quarantined_at = ?, quarantine_reason = ? WHERE id = ? AND delivered_at IS NULL",
+                    [at, reason[:500], entry_id],
+                ).rowcount
+                for entry_id, reason in reasons.items()
+            )
+
+    def quarantined(self, limit: int = 100) -> list[dict]:
+        """Quarantined entries (no identity), oldest first: what `kiosk sync` reports."""
+        cursor = self.db.execute(
+            """SELECT seq, id, at, quarantined_at, quarantine_reason FROM entries
+               WHERE quarantined_at IS NOT NULL AND delivered_at IS NULL ORDER BY seq LIMIT ?""",
+            [limit],
+        )
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+    def release_quarantine(self) -> int:
+        """Put every quarantined entry back in the queue (after the cause was fixed)."""
+        with self.transaction():
+            return self.db.execute(
+                "UPDATE entries SET quarantined_at = NULL, quarantine_reason = NULL WHERE quarantined_at IS NOT NULL"
+            ).rowcount
+
+    def sync_counts(self) -> dict:
+        """Quarantined and exported-but-unconfirmed counts, beside :meth:`counts`."""
+        quarantined, exported = self.db.execute(
+            """SELECT COUNT(quarantined_at), COUNT(exported_at) FROM entries WHERE delivered_at IS NULL"""
+        ).fetchone()
+        return {"quarantined": quarantined, "exported_unconfirmed": exported}
+
+    def mark_exported(self, ids: list[str], at: str) -> int:
+        changed = 0
+        with self.transaction():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                changed += self.db.execute(
+                    f"UPDATE entries SET exported_at = ? WHERE delivered_at IS NULL AND id IN ({marks})",
+                    [at, *chunk],
+                ).rowcount
+        return changed
+
+    def purge_delivered(self, before: str, chunk: int = 5000) -> int:
+        """Delete entries delivered before ``before`` (ISO UTC); undelivered ones are never touched.
+
+        Deletes in short transactions so `kiosk run` never waits long for the write lock.
+        """
+        purged = 0
+        while True:
+            with self.transaction():
+                n = self.db.execute(
+                    """DELETE FROM entries WHERE seq IN (SELECT seq FROM entries
+                       WHERE delivered_at IS NOT NULL AND delivered_at < ? LIMIT ?)""",
+                    [before, chunk],
+                ).rowcount
+            purged += n
+            if n < chunk:
+                return purged
 
     def integrity_check(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -1,0 +1,118 @@
+"""The city server's HTTP API (FastAPI), as documented in ``sync/PROTOCOL.md``.
+
+Bodies are read as raw bytes with a hard size cap and validated by hand (one pass, every
+problem named per entry) rather than by a pydantic model: a kiosk needs to know *which* entries
+were refused so it can quarantine exactly those and deliver the rest.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from sync import PROTOCOL_VERSION, bundles
+from sync.server.store import CityStore, InvalidBatch, MAX_BATCH_ENTRIES, now_iso
+
+log = logging.getLogger("kiosk.city")
+
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+MAX_HEARTBEAT_BYTES = 64 * 1024
+
+
+def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES):
+    """The ASGI app serving one city's data folder."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+
+    app = FastAPI(title="kiosk-city", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.store = store
+
+    def error(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status, headers=headers)
+
+    def authenticate(request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not hmac.compare_digest(scheme.lower(), "bearer") or not token.strip():
+            return None
+        return store.kiosk_for_token(token.strip())
+
+    async def read_body(request: Request, limit: int) -> bytes | None:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return None
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return None
+        return bytes(body)
+
+    @app.get("/v1/health")
+    async def health() -> dict:
+        return {"ok": True, "protocol": PROTOCOL_VERSION, "server_time": now_iso(), **store.stats}
+
+    @app.post("/v1/entries")
+    async def upload(request: Request):
+        kiosk_id = authenticate(request)
+        if kiosk_id is None:
+            return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
+        body = await read_body(request, max_batch_bytes)
+        if body is None:
+            return error(413, "too_large", f"a batch may be at most {max_batch_bytes} bytes; send fewer entries")
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return error(400, "bad_json", "the body is not JSON")
+        if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
+            return error(400, "bad_batch", 'expected {"kiosk_id": ..., "entries": [...]}')
+        if document.get("kiosk_id", kiosk_id) != kiosk_id:
+            return error(403, "wrong_kiosk", "the batch names another kiosk than the token's")
+        if len(document["entries"]) > MAX_BATCH_ENTRIES:
+            return error(413, "too_many", f"a batch may hold at most {MAX_BATCH_ENTRIES} entries")
+        try:
+            result = store.ingest(document["entries"], kiosk_id)
+        except InvalidBatch as exc:
+            log.warning("kiosk %s: batch of %d refused: %s", kiosk_id, len(document["entries"]), exc)
+            return error(422, "invalid_entries", str(exc), refused=[r.to_json() for r in exc.refused])
+        store.touch(kiosk_id)
+        log.info("kiosk %s: %d stored, %d already present (%.1f ms)", kiosk_id, result.stored,
+                 result.duplicates, result.seconds * 1000)
+        return {"acked": result.acked, "stored": result.stored, "duplicates": result.duplicates}
+
+    @app.get("/v1/bundles/{kind}")
+    async def bundle(kind: str, request: Request):
+        if authenticate(request) is None:
+            return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
+        if kind not in bundles.KINDS:
+            return error(404, "unknown_kind", f"bundles are {', '.join(bundles.KINDS)}")
+        found = store.bundle(kind)
+        if found is None:
+            return error(404, "not_published", f"no {kind} bundle has been published")
+        envelope, etag = found
+        wanted = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
+        if etag in wanted or "*" in wanted:
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(envelope, media_type="application/json", headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+    @app.post("/v1/heartbeat")
+    async def heartbeat(request: Request):
+        kiosk_id = authenticate(request)
+        if kiosk_id is None:
+            return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
+        body = await read_body(request, MAX_HEARTBEAT_BYTES)
+        if body is None:
+            return error(413, "too_large", f"a heartbeat may be at most {MAX_HEARTBEAT_BYTES} bytes")
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return error(400, "bad_json", "the body is not JSON")
+        if not isinstance(document, dict):
+            return error(400, "bad_heartbeat", "expected a JSON object")
+        store.record_heartbeat(kiosk_id, document)
+        return {"ok": True, "server_time": now_iso()}
+
+    return app

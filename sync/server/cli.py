@@ -1,0 +1,302 @@
+"""``kiosk-city``: the reference city server and its admin commands.
+
+    kiosk-city serve   --data DIR --listen HOST:PORT [--tls-cert PEM --tls-key PEM]
+    kiosk-city enroll  KIOSK_ID --data DIR --url URL [--state DIR] [--simulated] [--venue NAME]
+    kiosk-city entries --data DIR [--json] [--kiosk ID]
+    kiosk-city publish --data DIR [--trust-list FILE] [--revocations FILE] [--rules FILE]
+    kiosk-city trace   --data DIR (--entry ID | --document NO | --name NAME [--birth-date D])
+                       [--from DATE] [--to DATE] [--minutes N] [--json]
+    kiosk-city import  FILE --data DIR [--receipt OUT] [--allow-unknown-kiosk]
+    kiosk-city kiosks  --data DIR [--json]
+
+Exit status: 0 success, 1 a failed operation, 2 bad usage. Errors are one line
+``kiosk-city: error: ...`` on stderr. The data folder holds the city's private keys: keep it
+on the city's machine, readable by the server's user only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("kiosk.city")
+
+
+class UsageError(ValueError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        raise UsageError(message)
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kiosk-city", description=__doc__.split("\n\n")[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="log debug messages; show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+
+    def data(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", required=True, type=Path, metavar="DIR",
+                       help="the city's data folder (keys and database; made on first use)")
+
+    p = sub.add_parser("serve", help="serve the sync API")
+    data(p)
+    p.add_argument("--listen", type=_listen, default=("127.0.0.1", 8443), metavar="HOST:PORT",
+                   help="address to listen on (default 127.0.0.1:8443)")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate chain")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+    p = sub.add_parser("enroll", help="register a kiosk; print its complete config (TOML)")
+    p.add_argument("kiosk_id", metavar="KIOSK_ID")
+    data(p)
+    p.add_argument("--url", required=True, help="the server's URL as the kiosk will reach it")
+    p.add_argument("--state", metavar="DIR", help="the kiosk's state folder (made; the token is written there)")
+    p.add_argument("--simulated", action="store_true", help="simulated hardware: replay camera, mock pins, no screen")
+    p.add_argument("--venue", help="the venue name recorded with each entry (default: the kiosk id)")
+    p.add_argument("--token-file", metavar="FILE", help="where to write the kiosk's token (mode 0600)")
+    p.add_argument("--ca-file", metavar="PEM", help="the CA the kiosk should pin for this server")
+
+    p = sub.add_parser("entries", help="received entries, identities unsealed")
+    data(p)
+    p.add_argument("--json", action="store_true", help="one JSON object a line")
+    p.add_argument("--kiosk", metavar="ID", help="only this kiosk's entries")
+
+    p = sub.add_parser("publish", help="sign and serve the trust list, revocation list or rules")
+    data(p)
+    p.add_argument("--trust-list", metavar="FILE", help="JSON trust list (signing certificates)")
+    p.add_argument("--revocations", metavar="FILE", help="JSON revocation list")
+    p.add_argument("--rules", metavar="FILE", help="JSON rules")
+
+    p = sub.add_parser("trace", help="who was at the same venue as a person, within ± N minutes")
+    data(p)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--entry", metavar="ID", help="the person of this entry")
+    who.add_argument("--document", metavar="NUMBER", help="a document number")
+    who.add_argument("--name", help="a name (diacritics, case and spacing ignored)")
+    p.add_argument("--birth-date", default="", metavar="DATE", help="with --name: YYYY, YYYY-MM or YYYY-MM-DD")
+    p.add_argument("--from", dest="since", metavar="DATE", help="first day (or instant) searched (default: 14 days ago)")
+    p.add_argument("--to", dest="until", metavar="DATE", help="last day (or instant) searched (default: today)")
+    p.add_argument("--minutes", type=float, default=15.0, help="± minutes around each visit (default 15)")
+    p.add_argument("--json", action="store_true", help="one JSON object a line per contact")
+
+    p = sub.add_parser("import", help="store entries carried by hand (kiosk export); write a signed receipt")
+    p.add_argument("file", metavar="FILE")
+    data(p)
+    p.add_argument("--receipt", metavar="OUT", help="where to write the receipt (default FILE.receipt.json)")
+    p.add_argument("--allow-unknown-kiosk", action="store_true", help="accept an export from a kiosk not enrolled here")
+
+    p = sub.add_parser("kiosks", help="enrolled kiosks, last contact and last heartbeat")
+    data(p)
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        return int(COMMANDS[args.command](args) or 0)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 0
+    except UsageError as exc:
+        _error(exc, debug)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for the admin
+        _error(exc, debug)
+        return 1
+
+
+def _error(exc: BaseException, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    print("kiosk-city: error: " + " ".join((str(exc) or type(exc).__name__).split()), file=sys.stderr)
+
+
+def _store(args):
+    from sync.server.store import CityStore
+
+    return CityStore(args.data)
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from sync.server.app import create_app
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    store = _store(args)
+    host, port = args.listen
+    log.info("city data in %s; seal key %s, bundle key %s", args.data, store.keys.seal_public, store.keys.bundle_public)
+    uvicorn.run(
+        create_app(store), host=host, port=port, log_level=args.log_level, access_log=args.log_level == "debug",
+        ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key, lifespan="off",
+    )
+    return 0
+
+
+def cmd_enroll(args) -> int:
+    from sync.server.enroll import enroll_kiosk
+
+    store = _store(args)
+    try:
+        enrollment = enroll_kiosk(store, args.kiosk_id, args.url, state_dir=args.state, simulated=args.simulated,
+                                  venue=args.venue, token_file=args.token_file, ca_file=args.ca_file)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    print(enrollment.toml(), end="")
+    print(f"kiosk-city: enrolled {args.kiosk_id}; token written to {enrollment.token_file}", file=sys.stderr)
+    return 0
+
+
+def _human_entry(row: dict) -> str:
+    identity = row.get("identity") or {}
+    who = identity.get("name", "-") if identity else ("(sealed: " + row["identity_error"] + ")" if "identity_error" in row else "-")
+    born = identity.get("birth_date", "") if identity else ""
+    return "\t".join([row["at"], row["kiosk_id"], row["venue"], row["decision"], row["reason"], row["format"], who, born])
+
+
+def cmd_entries(args) -> int:
+    store = _store(args)
+    try:
+        for row in store.iter_entries(kiosk_id=args.kiosk):
+            print(json.dumps(row, ensure_ascii=False) if args.json else _human_entry(row))
+    finally:
+        store.close()
+    return 0
+
+
+def _read_json(path: str):
+    try:
+        return json.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not valid JSON: {exc}") from None
+
+
+def cmd_publish(args) -> int:
+    chosen = {"trust-list": args.trust_list, "revocations": args.revocations, "rules": args.rules}
+    chosen = {kind: path for kind, path in chosen.items() if path}
+    if not chosen:
+        raise UsageError("give at least one of --trust-list, --revocations, --rules")
+    contents = {kind: _read_json(path) for kind, path in chosen.items()}  # all read before any is published
+    store = _store(args)
+    try:
+        for kind, content in contents.items():
+            bundle = store.publish(kind, content)
+            print(f"published {kind} version {bundle.version} ({len(bundle.raw)} bytes, sha256 {bundle.sha256[:16]})")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_trace(args) -> int:
+    from sync.server.trace import Person, parse_bound, trace
+
+    today = dt.datetime.now(dt.timezone.utc).date()
+    try:
+        until = parse_bound(args.until or today.isoformat(), end=True)
+        since = parse_bound(args.since or (today - dt.timedelta(days=14)).isoformat())
+    except ValueError as exc:
+        raise UsageError(f"--from/--to: {exc}") from None
+    if args.minutes < 0:
+        raise UsageError("--minutes must not be negative")
+    person = None if args.entry else Person(name=args.name or "", birth_date=args.birth_date, document=args.document or "")
+    store = _store(args)
+    try:
+        try:
+            result = trace(store, person, since, until, args.minutes, entry_id=args.entry)
+        except LookupError as exc:
+            raise UsageError(str(exc).strip("'\"")) from None
+    finally:
+        store.close()
+    if args.json:
+        for contact in result.contacts:
+            print(json.dumps({**contact.entry, "index_entry": contact.index_entry,
+                              "minutes_apart": contact.minutes_apart}, ensure_ascii=False))
+    else:
+        print(f"{len(result.visits)} visit(s) by the traced person between {since} and {until}:")
+        for visit in result.visits:
+            print(f"  {visit['at']}\t{visit['venue']}\t{visit['kiosk_id']}\t{visit['id']}")
+        print(f"{len(result.contacts)} contact(s) within ±{args.minutes:g} minutes:")
+        for contact in result.contacts:
+            print(f"  {_human_entry(contact.entry)}\t{contact.minutes_apart:g} min")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from sync.bundles import atomic_write
+    from sync.server.imports import ExportFileError, default_receipt_path, import_file, receipt_for
+
+    store = _store(args)
+    try:
+        try:
+            result = import_file(store, args.file, allow_unknown_kiosk=args.allow_unknown_kiosk)
+        except ExportFileError as exc:
+            raise UsageError(str(exc)) from None
+        receipt_path = Path(args.receipt) if args.receipt else default_receipt_path(args.file)
+        atomic_write(receipt_path, receipt_for(store, result), mode=0o644)
+    finally:
+        store.close()
+    print(f"export {result.export_id} from {result.kiosk_id}: {result.entries} entries, {result.stored} stored, "
+          f"{result.duplicates} already present, {len(result.refused)} refused")
+    for refusal in result.refused:
+        print(f"  refused entry #{refusal.index} ({refusal.id}): {refusal.problem}", file=sys.stderr)
+    if result.truncated:
+        print("kiosk-city: warning: the file is cut short; the receipt covers what was stored", file=sys.stderr)
+    print(f"receipt: {receipt_path} (on the kiosk: kiosk export --receipt {receipt_path.name})")
+    return 1 if result.refused or result.truncated else 0
+
+
+def cmd_kiosks(args) -> int:
+    store = _store(args)
+    try:
+        kiosks = store.kiosks()
+    finally:
+        store.close()
+    for kiosk in kiosks:
+        if args.json:
+            print(json.dumps(kiosk, ensure_ascii=False))
+        else:
+            beat = kiosk["heartbeat"] or {}
+            print(f"{kiosk['id']}\tentries {kiosk['entries']}\tlast seen {kiosk['last_seen'] or 'never'}"
+                  f"\tqueue {beat.get('queue_depth', '-')}\tdisk {beat.get('disk', {}).get('used_percent', '-')}%")
+    return 0
+
+
+COMMANDS = {
+    "serve": cmd_serve, "enroll": cmd_enroll, "entries": cmd_entries, "publish": cmd_publish,
+    "trace": cmd_trace, "import": cmd_import, "kiosks": cmd_kiosks,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

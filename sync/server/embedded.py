@@ -1,0 +1,89 @@
+"""The reference city server inside another program (the demo, tests, benchmarks).
+
+    with start_server(tmp / "city") as server:
+        enrollment = enroll_kiosk(server.store, "kiosk-01", server.url, state_dir=tmp / "kiosk")
+        ...  # run `kiosk sync` against server.url
+        server.store.count()
+
+uvicorn runs in a daemon thread on a socket bound before the thread starts, so the URL (with
+its ephemeral port) is known and connectable when :func:`start_server` returns.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from sync.server.store import CityStore
+
+
+@dataclass
+class RunningServer:
+    url: str  # e.g. "http://127.0.0.1:40123"
+    store: CityStore
+    stop: Callable[[], None] = field(repr=False)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.store.data_dir
+
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def start_server(
+    data_dir: str | os.PathLike,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    log_level: str = "warning",
+    startup_timeout: float = 10.0,
+) -> RunningServer:
+    """Start the city server in a background thread; return its URL, store and a stop function.
+
+    ``port=0`` picks a free port. ``stop()`` is idempotent and waits for the thread to end.
+    """
+    import uvicorn
+
+    from sync.server.app import create_app
+
+    store = CityStore(data_dir)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(store), log_level=log_level, access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="kiosk-city", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            store.close()
+            raise RuntimeError("the city server did not start")
+        time.sleep(0.01)
+
+    stopped = threading.Event()
+
+    def stop() -> None:
+        if stopped.is_set():
+            return
+        stopped.set()
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        store.close()
+
+    shown = f"[{host}]" if ":" in host else host
+    return RunningServer(url=f"http://{shown}:{bound_port}", store=store, stop=stop)
