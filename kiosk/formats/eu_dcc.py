@@ -128,18 +128,25 @@ def inflate(compressed: bytes) -> bytes:
 
 
 def _cbor(data: bytes, what: str) -> Any:
+    """Decode exactly one CBOR item, with depth, duplicate-key and trailing-byte checks."""
+    import io
+
     import cbor2
 
     decoders = {tag: (lambda t: lambda value, immutable: cbor2.CBORTag(t, value))(tag) for tag in _SEMANTIC_TAGS}
+    stream = io.BytesIO(data)
     try:
-        return cbor2.loads(
-            data,
+        value = cbor2.CBORDecoder(
+            stream,
             max_depth=MAX_NESTING,
             allow_duplicate_keys=False,
             semantic_decoders=decoders,
-        )
+        ).decode()
     except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError, MemoryError):
         raise _malformed(f"{what} is not valid CBOR") from None
+    if stream.tell() != len(data):
+        raise _malformed(f"{what} has bytes after its end")
+    return value
 
 
 def decode_cose(cose: bytes) -> tuple[bytes, dict, dict, bytes, bytes]:
