@@ -114,7 +114,7 @@ class VaccinationRules:
 class TestRules:
     max_hours_pcr: int = opt(72, min=1, max=720)
     max_hours_rat: int = opt(24, min=1, max=720)
-    accepted_types: tuple[str, ...] = ("pcr", "rat")
+    accepted_types: tuple[str, ...] = opt(("pcr", "rat"), choices=("pcr", "rat"))  # pcr = NAAT, rat = rapid antigen
 
 
 @dataclass(frozen=True)
