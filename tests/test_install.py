@@ -267,6 +267,15 @@ def test_kiosk_unit_is_notify_with_a_watchdog():
     assert set(values(unit, "SupplementaryGroups")[0].split()) == {"gpio", "video", "render", "input"}
 
 
+def assert_clock_readable(unit: Path) -> None:
+    """adjtimex() tells whether the clock is synchronised (kiosk/clock.py): it must stay allowed."""
+    assert values(unit, "ProtectClock") in ([], ["no"])  # ProtectClock=yes forbids adjtimex
+    filters = " ".join(values(unit, "SystemCallFilter")).split()
+    if filters and not filters[0].startswith("~"):
+        # an allow-list: @system-service does not contain @clock, so adjtimex must be named
+        assert "adjtimex" in filters and "clock_adjtime" in filters
+
+
 def test_kiosk_unit_hardening_keeps_devices_reachable():
     unit = UNITS / "kiosk.service"
     for key, value in [
@@ -281,8 +290,7 @@ def test_kiosk_unit_hardening_keeps_devices_reachable():
         assert values(unit, key) == [value], key
     allowed = {v.split()[0] for v in values(unit, "DeviceAllow")}
     assert {"char-gpiochip", "char-video4linux", "char-drm", "char-vchiq", "char-input"} <= allowed
-    # adjtimex() tells whether the clock is synchronised; ProtectClock=yes would forbid it
-    assert values(unit, "ProtectClock") in ([], ["no"])
+    assert_clock_readable(unit)
     # nothing writable but the state folder
     assert values(unit, "ReadWritePaths") == []
     env = dict(v.split("=", 1) for v in values(unit, "Environment"))
@@ -302,6 +310,7 @@ def test_sync_unit_waits_for_the_network_and_yields_to_the_gate():
     for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp"):
         assert values(unit, key) == ["yes"], key
     assert values(unit, "ProtectSystem") == ["strict"]
+    assert_clock_readable(unit)
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
