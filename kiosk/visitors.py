@@ -119,7 +119,9 @@ def _identity_visitors(person: Callable[[], Person], rng: random.Random, today: 
     ]
 
 
-GARBAGE = ["https://example.com/menu", "WIFI:S:cafe;T:WPA;P:secret;;", "HC1:NOT-BASE45-AT-ALL!!", "shc:/12ab"]
+# codes a visitor may show by mistake, or on purpose; {n} makes each one a different code
+GARBAGE = ["https://example.com/menu?table={n}", "WIFI:S:cafe{n};T:WPA;P:secret;;", "HC1:NOT-BASE45-{n}!!",
+           "shc:/12ab{n}", "{n}|NGUYEN VAN A|32/13/1990|1|ABCD|"]
 
 
 def generate(count: int, *, seed: int = 2021, today: dt.date | None = None,
@@ -135,7 +137,7 @@ def generate(count: int, *, seed: int = 2021, today: dt.date | None = None,
         batch = _identity_visitors(person, rng, today)
         if health is not None:
             batch += health.visitors(person, rng)
-        batch.append(Visitor("garbage", rng.choice(GARBAGE), "fail"))
+        batch.append(Visitor("garbage", rng.choice(GARBAGE).format(n=rng.randint(0, 10**6)), "fail"))
         for visitor in batch:
             if produced >= count:
                 return
