@@ -498,3 +498,12 @@ def test_bytes_after_the_cose_message_are_malformed(es: DccIssuer) -> None:
     credential = check("HC1:" + base45.b45encode(zlib.compress(raw)).decode(), trusting(es))
     assert credential.status is Status.MALFORMED
     assert "after its end" in credential.detail
+
+
+def test_the_logged_issuer_is_only_ever_a_country_code(es: DccIssuer) -> None:
+    dcc = _dcc()
+    claims = {1: "Nguyen Thi Mai\nforged log line", 6: int(ISSUED.timestamp()), -260: {1: dcc}}
+    assert check(es.sign_dcc(None, claims=claims), trusting(es)).issuer == "VN"
+    dcc["v"][0]["co"] = "not a country"
+    claims[1] = 42
+    assert check(es.sign_dcc(None, claims=claims), trusting(es)).issuer == ""

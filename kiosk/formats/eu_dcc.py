@@ -25,6 +25,7 @@ wrong the visitor hears the most fundamental one:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 
@@ -52,6 +53,7 @@ _SEMANTIC_TAGS = (0, 1, 2, 3, 4, 5, 21, 22, 23, 24, 25, 28, 29, 30, 32, 33, 34, 
                   52, 54, 100, 256, 258, 260, 261, 1004, 55799)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_COUNTRY = re.compile(r"^[A-Z]{2,3}\Z")
 
 
 class Refusal(Exception):
@@ -127,20 +129,26 @@ def inflate(compressed: bytes) -> bytes:
     return out
 
 
+@functools.cache
+def _raw_tag_decoders() -> dict:
+    import cbor2
+
+    return {tag: (lambda t: lambda value, immutable: cbor2.CBORTag(t, value))(tag) for tag in _SEMANTIC_TAGS}
+
+
 def _cbor(data: bytes, what: str) -> Any:
     """Decode exactly one CBOR item, with depth, duplicate-key and trailing-byte checks."""
     import io
 
     import cbor2
 
-    decoders = {tag: (lambda t: lambda value, immutable: cbor2.CBORTag(t, value))(tag) for tag in _SEMANTIC_TAGS}
     stream = io.BytesIO(data)
     try:
         value = cbor2.CBORDecoder(
             stream,
             max_depth=MAX_NESTING,
             allow_duplicate_keys=False,
-            semantic_decoders=decoders,
+            semantic_decoders=_raw_tag_decoders(),
         ).decode()
     except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError, MemoryError):
         raise _malformed(f"{what} is not valid CBOR") from None
@@ -381,7 +389,8 @@ def _verify(text: str, context: VerifyContext) -> Credential:
     issued = _claim_time(claims, CLAIM_IAT, "iat")
     iss = claims.get(CLAIM_ISS)
     kind, identity, evidence, entries = parse_dcc(hcert[1])
-    issuer = iss if isinstance(iss, str) and len(iss) <= 64 else entries[0]["co"]
+    # the issuer is logged: only a country code is taken from the (possibly unsigned) content
+    issuer = next((c for c in (iss, entries[0]["co"]) if isinstance(c, str) and _COUNTRY.match(c)), "")
 
     def refused(status: Status, detail: str) -> Credential:
         return Credential(FORMAT.id, status, kind=kind, identity=identity, evidence=evidence,
