@@ -46,6 +46,11 @@ NBF_SKEW_SECONDS = 300
 
 _CHUNK = re.compile(r"(\d+)/(\d+)/(\d*)")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+# byte 0xAB (digits "AB" read as hex) -> the character 10*A + B + 45; 0 = not a valid pair
+_PAIR_TABLE = bytes(
+    (10 * (byte >> 4) + (byte & 15) + 45) if (byte >> 4) < 10 and (byte & 15) < 10 and 10 * (byte >> 4) + (byte & 15) <= 77 else 0
+    for byte in range(256)
+)
 
 CVX_SYSTEM = "http://hl7.org/fhir/sid/cvx"
 LOINC_SYSTEM = "http://loinc.org"
@@ -89,13 +94,11 @@ def numeric_to_jws(digits: str) -> str:
     """``shc:/`` digits → compact JWS: each pair of digits is one character, its code minus 45."""
     if not digits or len(digits) % 2 or not digits.isascii() or not digits.isdigit():
         raise _Refused(Status.MALFORMED, "shc:/ must be followed by an even number of digits")
-    chars = []
-    for i in range(0, len(digits), 2):
-        value = int(digits[i : i + 2])
-        if value > 77:  # 45 + 77 = 'z', the highest character of a compact JWS
-            raise _Refused(Status.MALFORMED, f"digit pair {value} is out of range (00-77)")
-        chars.append(chr(value + 45))
-    return "".join(chars)
+    # read the pairs as hex bytes (0x00-0x99) and map each through a table, all in C
+    chars = bytes.fromhex(digits).translate(_PAIR_TABLE)
+    if 0 in chars:  # 45 + 77 = 'z', the highest character of a compact JWS
+        raise _Refused(Status.MALFORMED, "a digit pair is out of range (00-77)")
+    return chars.decode("ascii")
 
 
 def jws_to_numeric(jws: str) -> str:
@@ -149,20 +152,14 @@ def _b64url(part: str, what: str) -> bytes:
 
 
 def _depth(value: Any) -> int:
-    """Nesting depth of parsed JSON, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > MAX_NESTING:
-            return deepest
-        stack.extend((child, depth + 1) for child in children)
+    """Nesting depth of parsed JSON, level by level, without recursion."""
+    deepest, level = 0, [value] if isinstance(value, (dict, list)) else []
+    while level and deepest <= MAX_NESTING:
+        deepest += 1
+        below = []
+        for item in level:
+            below.extend(c for c in (item.values() if isinstance(item, dict) else item) if isinstance(c, (dict, list)))
+        level = below
     return deepest
 
 
