@@ -76,10 +76,39 @@ def _dcc(alg: str, workdir: Path) -> Prepared:
     return Prepared(text, VerifyContext(now=NOW, trust=store), bare, ["--dsc", str(cert)])
 
 
+def _shc(workdir: Path) -> Prepared:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from kiosk.formats.shc import numeric_to_jws
+    from kiosk.issuing.shc import ShcTestIssuer, vaccinated
+    from kiosk.shc_issuers import add_shc_issuer
+    from kiosk.trust import TrustStore
+
+    issuer = ShcTestIssuer("https://issuer.example/shc")
+    directory = issuer.publish(workdir / "shc-issuer")
+    store = TrustStore()
+    add_shc_issuer(store, issuer.iss, directory)
+    text = vaccinated(issuer, PERSON, dt.date(2022, 5, 1), nbf=NOW - dt.timedelta(days=5))
+    header, payload, signature = numeric_to_jws(text[5:]).split(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    signed, key = f"{header}.{payload}".encode(), issuer.key.public_key()
+
+    def bare() -> None:
+        key.verify(der, signed, ec.ECDSA(hashes.SHA256()))
+
+    return Prepared(text, VerifyContext(now=NOW, trust=store), bare, ["--shc-issuer", f"{issuer.iss}={directory}"])
+
+
 # name -> preparation; one line per format (or per algorithm of a format)
 CASES: dict[str, Callable[[Path], Prepared]] = {
     "eu-dcc ES256": lambda workdir: _dcc("ES256", workdir),
     "eu-dcc PS256": lambda workdir: _dcc("PS256", workdir),
+    "shc ES256": _shc,
 }
 
 
