@@ -317,12 +317,14 @@ ensure_config() {
     # never the content of an existing config; only who may read it
     ensure_mode "$conf" 0640
     ensure_owner "$conf" "root:$SERVICE_USER"
+    # the city token: the service user's alone (the sync client refuses to trust a token file
+    # others can read); 'sudo nano /etc/kiosk/token' keeps its owner and mode
     if [ ! -e "$ROOT$token" ]; then
-        install -m 0640 /dev/null "$ROOT$token"
+        install -m 0600 /dev/null "$ROOT$token"
         changed "created an empty $token: put the kiosk's token from the city in it"
     fi
-    ensure_mode "$token" 0640
-    ensure_owner "$token" "root:$SERVICE_USER"
+    ensure_mode "$token" 0600
+    ensure_owner "$token" "$SERVICE_USER:$SERVICE_USER"
 }
 
 ensure_state() {

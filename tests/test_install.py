@@ -109,7 +109,8 @@ def test_root_install_lays_out_everything(tmp_path):
     assert stat.S_IMODE(config.stat().st_mode) == 0o640
     token = root / "etc/kiosk/token"
     assert token.is_file() and token.stat().st_size == 0
-    assert stat.S_IMODE(token.stat().st_mode) == 0o640  # root:kiosk: the service user alone reads it
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600  # kiosk:kiosk: the service user alone reads it
+    assert "chown kiosk:kiosk /etc/kiosk/token" in out
     assert stat.S_IMODE((root / "etc/kiosk").stat().st_mode) == 0o750
     assert stat.S_IMODE((root / "var/lib/kiosk").stat().st_mode) == 0o750
     for unit in ("kiosk.service", "kiosk-sync.service"):
