@@ -1,5 +1,8 @@
 """The city server's HTTP API (FastAPI), as documented in ``sync/PROTOCOL.md``.
 
+FastAPI is imported at module level (not lazily) because it resolves the endpoints' type hints
+from this module's globals; only the server imports this module.
+
 Bodies are read as raw bytes with a hard size cap and validated by hand (one pass, every
 problem named per entry) rather than by a pydantic model: a kiosk needs to know *which* entries
 were refused so it can quarantine exactly those and deliver the rest.
@@ -12,6 +15,9 @@ import json
 import logging
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
 from sync import PROTOCOL_VERSION, bundles
 from sync.server.store import CityStore, InvalidBatch, MAX_BATCH_ENTRIES, now_iso
 
@@ -23,9 +29,6 @@ MAX_HEARTBEAT_BYTES = 64 * 1024
 
 def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES):
     """The ASGI app serving one city's data folder."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, Response
-
     app = FastAPI(title="kiosk-city", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
 

@@ -1,9 +1,10 @@
 """The reference city server inside another program (the demo, tests, benchmarks).
 
     with start_server(tmp / "city") as server:
-        enrollment = enroll_kiosk(server.store, "kiosk-01", server.url, state_dir=tmp / "kiosk")
-        ...  # run `kiosk sync` against server.url
-        server.store.count()
+        enrollment = server.enroll("kiosk-01", state_dir=tmp / "kiosk")
+        config = {..., "sync": enrollment.sync_section()}
+        ...  # sync.client.sync_once(config), or `kiosk sync --once`
+        server.entries()
 
 uvicorn runs in a daemon thread on a socket bound before the thread starts, so the URL (with
 its ephemeral port) is known and connectable when :func:`start_server` returns.
@@ -31,6 +32,17 @@ class RunningServer:
     @property
     def data_dir(self) -> Path:
         return self.store.data_dir
+
+    def enroll(self, kiosk_id: str, *, state_dir: str | os.PathLike | None = None, venue: str | None = None,
+               simulated: bool = False):
+        """Enrol a kiosk with this server (see :func:`sync.server.enroll.enroll_kiosk`)."""
+        from sync.server.enroll import enroll_kiosk
+
+        return enroll_kiosk(self.store, kiosk_id, self.url, state_dir=state_dir, venue=venue, simulated=simulated)
+
+    def entries(self, kiosk_id: str | None = None) -> list[dict]:
+        """Every received entry, identity unsealed, in arrival order."""
+        return list(self.store.iter_entries(kiosk_id=kiosk_id))
 
     def __enter__(self) -> "RunningServer":
         return self

@@ -26,6 +26,10 @@ class Enrollment:
     bundle_public_key: str
     config: dict  # the kiosk config, as the parsed TOML would be
 
+    def sync_section(self) -> dict:
+        """The ``[sync]`` table alone (url, token_file, seal and bundle keys)."""
+        return dict(self.config["sync"])
+
     def toml(self) -> str:
         """The config as a commented TOML file."""
         return _render(self)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sync.server.store import CityStore, InvalidBatch, Refusal, now_iso
 
-EXPORT_FORMAT = "kiosk-export/1"
+from sync.carry import EXPORT_FORMAT  # noqa: E402  (one definition, shared with the kiosk)
 CHUNK = 1000
 
 

@@ -1,0 +1,68 @@
+"""Deliver journal entries to the city server; fetch its signed bundles; send heartbeats.
+
+Runs until stopped (SIGTERM/SIGINT), as its own systemd unit beside `kiosk run`. With --once it
+delivers what it can and exits 0 only when nothing is left undelivered (1 otherwise, saying how
+many and why). Entries the city refuses as invalid are quarantined: kept, reported here and in
+`kiosk status`, never re-sent as they are; --retry-quarantined puts them back in the queue once
+the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from kiosk.commands._common import add_config_argument, load_config
+
+log = logging.getLogger("kiosk.sync")
+
+
+def add_arguments(parser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("--once", action="store_true",
+                        help="one pass: exit 0 when nothing is left undelivered, 1 otherwise")
+    parser.add_argument("--attempts", type=int, default=5, metavar="N",
+                        help="with --once: give up after N failed tries in a row (default 5)")
+    parser.add_argument("--retry-quarantined", action="store_true",
+                        help="put quarantined entries back in the queue first")
+
+
+def run(args) -> int:
+    from kiosk.journal import Journal
+    from sync.client import Uploader
+
+    config = load_config(args)
+    if not args.debug:
+        logging.getLogger().setLevel(config.kiosk.log_level.upper())
+    if args.attempts < 1:
+        from kiosk.cli import UsageError
+
+        raise UsageError("--attempts must be at least 1")
+    stop = threading.Event()
+
+    def _stop(signum, _frame) -> None:
+        log.info("sync: %s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with Journal(config.journal_path) as journal:
+        if args.retry_quarantined:
+            released = journal.release_quarantine()
+            print(f"{released} quarantined entries put back in the queue")
+        uploader = Uploader(config, journal, stop=stop)
+        try:
+            left = uploader.run(once=args.once, attempts=args.attempts)
+        finally:
+            uploader.close()
+        quarantined = journal.quarantined(limit=20)
+        total_quarantined = journal.sync_counts()["quarantined"]
+    if not args.once:
+        return 0
+    print(f"{uploader.delivered_total} delivered, {left} left undelivered"
+          + (f" ({total_quarantined} quarantined)" if total_quarantined else ""))
+    for row in quarantined:
+        print(f"  quarantined {row['id']} (recorded {row['at']}): {row['quarantine_reason']}", file=sys.stderr)
+    return 0 if left == 0 else 1

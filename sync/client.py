@@ -1,0 +1,449 @@
+"""The uploader behind ``kiosk sync``: journal entries to the city, bundles back, heartbeats.
+
+It runs as its own process beside ``kiosk run`` on the same journal (SQLite WAL; every
+transaction here is short, and waits up to the busy timeout for the gate's writes), so the
+network can never stall the gate.
+
+Delivery is at-least-once on the wire and exactly-once in the city: each entry's id is its
+idempotency key, the server acknowledges every id it now holds (stored now or before), and an
+entry is marked delivered only when its id comes back in an acknowledgement. A connection lost
+anywhere, or this process killed at any instant, at worst re-sends entries the city already has.
+
+Failures, and what happens (see ``sync/PROTOCOL.md``):
+
+- network errors, timeouts, 408, 429, 5xx: :class:`~sync.errors.TransientError`; wait with
+  exponential backoff and full jitter (``sync.max_backoff_seconds`` at most), or the server's
+  ``Retry-After`` if it says longer, then try again;
+- 401/403: :class:`~sync.errors.AuthError`; the token file is read again before the next try;
+- any other 4xx for a batch: :class:`~sync.errors.BatchRefused`. Entries the server names are
+  quarantined (kept, reported, not re-sent as they are) and the rest re-sent at once; if it
+  names none, the batch is split in halves until the bad entry is alone, then quarantined. So a
+  bad entry is never retried forever and never blocks the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import Config, resolve_path
+from kiosk.errors import ConfigError
+from kiosk.journal import Journal, utc_iso
+from sync import PROTOCOL_VERSION
+from sync.bundles import KINDS, BundleStore
+from sync.errors import AuthError, BatchRefused, BundleError, SyncError, TransientError
+from sync.wire import to_wire
+
+log = logging.getLogger("kiosk.sync")
+
+BACKOFF_BASE_SECONDS = 1.0
+MAX_RETRY_AFTER_SECONDS = 86400.0
+PURGE_EVERY_SECONDS = 3600.0
+
+
+def _now_iso() -> str:
+    return utc_iso(dt.datetime.now(dt.timezone.utc))
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    delta = when.timestamp() - (time.time() if now is None else now)
+    return min(max(delta, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def backoff_delay(attempt: int, cap: float, rng: random.Random, retry_after: float | None = None,
+                  base: float = BACKOFF_BASE_SECONDS) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempt)).
+
+    Full jitter spreads a city's kiosks out after an outage instead of having them return in
+    lock-step. The server's ``Retry-After`` is a floor: it is never waited less than that.
+    """
+    ceiling = min(cap, base * (2 ** min(attempt, 32)))
+    delay = rng.uniform(0, ceiling)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+@dataclass
+class PassResult:
+    """What one delivery pass did."""
+
+    delivered: int = 0
+    batches: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+class Uploader:
+    """Delivers the journal's entries to the city server named in ``config.sync``.
+
+    ``session`` (a ``requests.Session``), ``rng`` and ``sleep`` are seams for tests; by default
+    the real network, randomness and an interruptible wait on ``stop`` are used.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        journal: Journal,
+        *,
+        session: Any = None,
+        rng: random.Random | None = None,
+        stop: threading.Event | None = None,
+    ):
+        if not config.sync.url:
+            raise ConfigError("sync.url: empty; set the city server's URL (or use kiosk export)")
+        if not config.sync.token_file:
+            raise ConfigError("sync.token_file: empty; the kiosk's token is read from this file")
+        self.config = config
+        self.sync = config.sync
+        self.journal = journal
+        self.base = config.sync.url.rstrip("/")
+        self.rng = rng or random.Random()
+        self.stop = stop or threading.Event()
+        self._base_dir = Path(config.source).resolve().parent if config.source else Path.cwd()
+        self.session = session or self._make_session()
+        self._token: str | None = None
+        self.delivered_total = 0  # over the life of this uploader, including interrupted passes
+        self._acked_this_pass = False
+        self.bundles = (
+            BundleStore(resolve_path(config.kiosk.state_dir, self._base_dir), config.sync.bundle_public_key)
+            if config.sync.bundle_public_key else None
+        )
+        if self.base.startswith("http://") and not self._loopback():
+            log.warning("sync.url is plain http: the token and entry metadata travel unencrypted "
+                        "(identities stay sealed); use https")
+
+    def close(self) -> None:
+        self.session.close()
+
+    # ------------------------------------------------------------------ plumbing
+    def _loopback(self) -> bool:
+        from urllib.parse import urlsplit
+
+        host = urlsplit(self.base).hostname or ""
+        return host in ("localhost", "127.0.0.1", "::1")
+
+    def _make_session(self):
+        import requests
+
+        from kiosk import __version__
+
+        session = requests.Session()
+        session.headers["User-Agent"] = f"qr-gate-kiosk/{__version__} (sync protocol {PROTOCOL_VERSION})"
+        if self.sync.ca_file:
+            session.verify = str(resolve_path(self.sync.ca_file, self._base_dir))
+        else:
+            session.verify = True
+        return session
+
+    def token(self) -> str:
+        """The kiosk's token, read from ``sync.token_file`` (again after a 401)."""
+        if self._token is None:
+            path = resolve_path(self.sync.token_file, self._base_dir)
+            try:
+                mode = path.stat().st_mode
+                token = path.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"sync.token_file: cannot read {path}: {exc.strerror or exc}") from None
+            if not token:
+                raise ConfigError(f"sync.token_file: {path} is empty")
+            if mode & 0o077:
+                log.warning("sync.token_file %s is readable by other users (mode %o): chmod 600 it", path, mode & 0o777)
+            self._token = token
+        return self._token
+
+    def request(self, method: str, path: str, *, body: Any = None, headers: dict | None = None):
+        """One HTTP exchange with the city, errors converted where they enter.
+
+        Returns the response for 2xx and 304; raises TransientError, AuthError or BatchRefused.
+        """
+        import requests
+
+        sent_headers = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            sent_headers["Content-Type"] = "application/json"
+        try:
+            response = self.session.request(
+                method, self.base + path, data=data, headers=sent_headers, timeout=self.sync.timeout_seconds,
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TransientError(f"TLS verification failed for {self.base}: {_short(exc)}") from exc
+        except requests.exceptions.Timeout as exc:
+            raise TransientError(f"no reply within {self.sync.timeout_seconds:g} s") from exc
+        except requests.exceptions.RequestException as exc:
+            raise TransientError(f"cannot reach {self.base}: {_short(exc)}") from exc
+        status = response.status_code
+        if 200 <= status < 300 or status == 304:
+            return response
+        detail = _error_detail(response)
+        if status in (401, 403):
+            self._token = None
+            raise AuthError(f"the city refused the kiosk's token ({status}: {detail})")
+        if status in (408, 429) or status >= 500 or 300 <= status < 400:
+            raise TransientError(f"server answered {status}: {detail}",
+                                 retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        refused = {}
+        try:
+            for item in response.json().get("refused", []):
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    refused[item["id"]] = str(item.get("problem", ""))[:300]
+        except (ValueError, AttributeError):
+            pass
+        raise BatchRefused(f"server refused the request ({status}: {detail})", status, refused)
+
+    # ------------------------------------------------------------------ entries
+    def send_batch(self, rows: list[dict]) -> tuple[int, int]:
+        """Deliver ``rows``; return (delivered, quarantined).
+
+        Raises TransientError/AuthError, or BatchRefused when the server refuses every entry
+        without naming any (a server-wide problem, such as a protocol mismatch: quarantining the
+        whole journal would be wrong, so nothing is quarantined and the loop waits).
+        """
+        delivered, quarantined, suspects = self._send(rows)
+        if suspects:
+            if self._acked_this_pass:  # the server takes other entries: these ones are bad
+                quarantined += self._quarantine(suspects)
+            else:
+                status, reason = next(iter(suspects.values()))
+                raise BatchRefused(f"the server refuses every entry ({reason}); nothing quarantined", status)
+        return delivered, quarantined
+
+    def _send(self, rows: list[dict]) -> tuple[int, int, dict[str, tuple[int, str]]]:
+        if not rows:
+            return 0, 0, {}
+        try:
+            response = self.request("POST", "/v1/entries", body={
+                "kiosk_id": self.config.kiosk.id, "entries": [to_wire(row) for row in rows],
+            })
+        except BatchRefused as exc:
+            return self._refused(rows, exc)
+        try:
+            acked = response.json()["acked"]
+            if not isinstance(acked, list):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise TransientError("the server's reply is not an acknowledgement; nothing marked delivered") from None
+        sent = {row["id"] for row in rows}
+        ids = [entry_id for entry_id in acked if isinstance(entry_id, str) and entry_id in sent]
+        if ids:
+            self._acked_this_pass = True
+        delivered = self.journal.mark_delivered(ids, _now_iso()) if ids else 0
+        return delivered, 0, {}
+
+    def _refused(self, rows: list[dict], exc: BatchRefused) -> tuple[int, int, dict[str, tuple[int, str]]]:
+        batch_ids = {row["id"] for row in rows}
+        named = {entry_id: reason for entry_id, reason in exc.refused.items() if entry_id in batch_ids}
+        if named:  # the server said which: quarantine those, send the rest at once
+            quarantined = self._quarantine({k: (exc.status, v) for k, v in named.items()})
+            delivered, more, suspects = self._send([row for row in rows if row["id"] not in named])
+            return delivered, quarantined + more, suspects
+        if len(rows) == 1:  # alone and still refused: a suspect, quarantined if others get through
+            return 0, 0, {rows[0]["id"]: (exc.status, str(exc))}
+        half = len(rows) // 2  # the server did not say which: halve until the bad entry is alone
+        first = self._send(rows[:half])
+        second = self._send(rows[half:])
+        return first[0] + second[0], first[1] + second[1], {**first[2], **second[2]}
+
+    def _quarantine(self, reasons: dict[str, tuple[int, str]]) -> int:
+        n = self.journal.quarantine({k: f"{status}: {reason}" for k, (status, reason) in reasons.items()}, _now_iso())
+        for entry_id, (status, reason) in reasons.items():
+            # the id and the server's reason only: the server never echoes an identity
+            log.error("entry %s quarantined: the city refused it (%s: %s)", entry_id, status, reason)
+        return n
+
+    def deliver(self) -> PassResult:
+        """Send every sendable entry, batch by batch, in journal order; return what was done.
+
+        Raises TransientError or AuthError on the first batch that cannot be sent (what was
+        delivered before it stays delivered).
+        """
+        result = PassResult()
+        started = time.perf_counter()
+        after = 0
+        self._acked_this_pass = False
+        while not self.stop.is_set():
+            rows = self.journal.sendable(self.sync.batch_size, after)
+            if not rows:
+                break
+            delivered, quarantined = self.send_batch(rows)
+            result.delivered += delivered
+            self.delivered_total += delivered
+            result.quarantined += quarantined
+            result.batches += 1
+            after = rows[-1]["seq"]
+        result.seconds = time.perf_counter() - started
+        return result
+
+    # ------------------------------------------------------------------ bundles, heartbeat
+    def fetch_bundles(self) -> dict[str, str]:
+        """Fetch each bundle with If-None-Match; keep the good ones. Returns kind -> outcome."""
+        if self.bundles is None:
+            return {}
+        outcomes = {}
+        for kind in KINDS:
+            etag = self.bundles.etag(kind)
+            try:
+                response = self.request("GET", f"/v1/bundles/{kind}", headers={"If-None-Match": etag} if etag else None)
+            except BatchRefused as exc:
+                outcomes[kind] = "not published" if exc.status == 404 else f"refused ({exc.status})"
+                continue
+            if response.status_code == 304:
+                self.bundles.confirm(kind)
+                outcomes[kind] = "current"
+                continue
+            try:
+                bundle = self.bundles.accept(kind, response.content, response.headers.get("ETag"))
+                outcomes[kind] = f"version {bundle.version}"
+            except BundleError as exc:
+                log.error("%s bundle from %s REFUSED, keeping the last good copy: %s", kind, self.base, exc)
+                outcomes[kind] = "refused"
+        return outcomes
+
+    def send_heartbeat(self) -> None:
+        from sync.health import collect
+
+        report = collect(self.config, self.journal, self.bundles)
+        response = self.request("POST", "/v1/heartbeat", body=report)
+        try:
+            server_time = response.json().get("server_time")
+        except (ValueError, AttributeError):
+            server_time = None
+        if server_time:
+            from kiosk.journal import parse_iso
+
+            skew = (dt.datetime.now(dt.timezone.utc) - parse_iso(server_time)).total_seconds()
+            if abs(skew) > 120:
+                log.warning("the kiosk clock is %+.0f s off the city server's", skew)
+
+    # ------------------------------------------------------------------ the loop
+    def wait(self, seconds: float) -> bool:
+        """Sleep, waking early on stop; True if stopped."""
+        return self.stop.wait(max(0.0, seconds))
+
+    def run(self, once: bool = False, attempts: int = 5, on_pass: Callable[[PassResult], None] | None = None) -> int:
+        """Deliver until stopped (or, with ``once``, until the queue is empty or ``attempts``
+        tries in a row failed). Returns the number of entries left undelivered."""
+        from sync.retention import check_disk, purge
+
+        failures = 0
+        next_side = 0.0  # bundles and heartbeat
+        next_purge = 0.0
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if now >= next_purge:
+                purge(self.journal, self.config.journal.retention_days)
+                check_disk(self.journal.path, self.config.journal.disk_alarm_percent)
+                next_purge = now + PURGE_EVERY_SECONDS
+            try:
+                self.journal.set_meta("last_sync_attempt", _now_iso())
+                result = self.deliver()
+            except (TransientError, AuthError, BatchRefused) as exc:
+                failures += 1
+                self.journal.set_meta("last_sync_error", f"{_now_iso()} {exc}")
+                cap = self.sync.max_backoff_seconds
+                if not isinstance(exc, TransientError):  # waiting briefly will not fix these
+                    hint = ("check sync.token_file (kiosk-city enroll makes a new token)" if isinstance(exc, AuthError)
+                            else "is this kiosk's software older or newer than the server's protocol?")
+                    log.error("sync: %s; %s", exc, hint)
+                    if once:
+                        break
+                    delay = cap
+                else:
+                    delay = backoff_delay(failures, cap, self.rng, exc.retry_after)
+                    log.warning("sync: %s; next try in %.1f s", exc, delay)
+                if once and failures >= attempts:
+                    break
+                self.wait(delay)
+                continue
+            failures = 0
+            self.journal.set_meta("last_sync", _now_iso())
+            self.journal.set_meta("last_sync_error", "")
+            if result.delivered or result.quarantined:
+                log.info("sync: %d delivered in %d batch(es) (%.0f/s), %d quarantined", result.delivered,
+                         result.batches, result.delivered / result.seconds if result.seconds else 0, result.quarantined)
+            if on_pass:
+                on_pass(result)
+            if time.monotonic() >= next_side:
+                next_side = time.monotonic() + self.sync.heartbeat_seconds
+                self._side_channels()
+            if once:
+                break
+            self.wait(self.sync.interval_seconds)
+        left = self.journal.counts()["undelivered"]
+        return left
+
+    def _side_channels(self) -> None:
+        """Bundles and heartbeat: their failures are logged, never allowed to stop delivery."""
+        try:
+            outcomes = self.fetch_bundles()
+            if outcomes:
+                log.info("bundles: %s", ", ".join(f"{k} {v}" for k, v in outcomes.items()))
+        except SyncError as exc:
+            log.warning("bundles not fetched: %s", exc)
+        try:
+            self.send_heartbeat()
+        except SyncError as exc:
+            log.warning("heartbeat not sent: %s", exc)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    # urllib3 wraps the cause several times; the last clause is the useful one
+    if "(Caused by" in text:
+        text = text.split("(Caused by", 1)[1].rstrip(")")
+    return " ".join(text.split())[:200]
+
+
+def _error_detail(response) -> str:
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            return str(body.get("detail") or body.get("error") or response.reason)[:200]
+    except ValueError:
+        pass
+    return str(response.reason or "")[:200]
+
+
+@dataclass(frozen=True)
+class OnceResult:
+    delivered: int
+    undelivered: int
+    quarantined: int
+
+
+def sync_once(config: Config, *, attempts: int = 3) -> OnceResult:
+    """One ``kiosk sync --once`` in-process (the demo): deliver what can be, fetch bundles,
+    send a heartbeat; report what is left."""
+    with Journal(config.journal_path) as journal:
+        uploader = Uploader(config, journal)
+        try:
+            left = uploader.run(once=True, attempts=attempts)
+        finally:
+            uploader.close()
+        quarantined = journal.sync_counts()["quarantined"]
+    return OnceResult(uploader.delivered_total, left, quarantined)
