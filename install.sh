@@ -24,6 +24,7 @@ readonly ETC=/etc/kiosk
 readonly STATE=/var/lib/kiosk
 readonly UNIT_DIR=/usr/local/lib/systemd/system
 readonly UNITS=(kiosk.service kiosk-sync.service)
+readonly WRAPPER=/usr/local/bin/kiosk
 readonly SERVICE_USER=kiosk
 readonly SERVICE_GROUPS=(gpio video render input)
 readonly SYSTEM_PYTHON=/usr/bin/python3
@@ -336,6 +337,26 @@ ensure_state() {
     fi
 }
 
+# ------------------------------------------------------------------ the admin's command
+
+# /usr/local/bin/kiosk: as root it runs the venv's kiosk as the service user, so that what
+# `sudo kiosk selftest` or `sudo kiosk status` creates in the state folder stays the service's.
+install_wrapper() {
+    local tmp
+    tmp="$(mktemp)"
+    cat >"$tmp" <<EOF_WRAPPER
+#!/bin/sh
+# Installed by install.sh: the kiosk command for admins (docs/ADMIN.md).
+# As root it runs as the service user '$SERVICE_USER', with the service's groups and files.
+if [ "\$(id -u)" = 0 ]; then
+    exec runuser -u $SERVICE_USER -- $VENV/bin/kiosk "\$@"
+fi
+exec $VENV/bin/kiosk "\$@"
+EOF_WRAPPER
+    ensure_copy "$tmp" "$WRAPPER" 0755
+    rm -f "$tmp"
+}
+
 # ------------------------------------------------------------------ units
 
 install_units() {
@@ -403,6 +424,7 @@ do_install() {
     ensure_config
     ensure_dir "$PREFIX" 0755
     ensure_venv
+    install_wrapper
     install_units
     if [ -z "$ROOT" ] && [ -x "$VENV/bin/kiosk" ] && ! "$VENV/bin/kiosk" check-config "$ETC/config.toml" >/dev/null; then
         warn "$ETC/config.toml has problems: run '$VENV/bin/kiosk check-config $ETC/config.toml'"
@@ -410,7 +432,7 @@ do_install() {
     if [ "$CHANGES" = 0 ]; then
         log "nothing to do: everything is installed and up to date"
     else
-        log "done ($CHANGES changes). Next: edit $ETC/config.toml, then 'sudo $VENV/bin/kiosk selftest'"
+        log "done ($CHANGES changes). Next: edit $ETC/config.toml, then 'sudo kiosk selftest'"
     fi
 }
 
@@ -431,6 +453,10 @@ do_uninstall() {
     done
     if systemd_running; then
         systemctl daemon-reload
+    fi
+    if [ -e "$ROOT$WRAPPER" ]; then
+        rm -f "$ROOT$WRAPPER"
+        changed "removed $WRAPPER"
     fi
     if [ -e "$ROOT$PREFIX" ]; then
         rm -rf "${ROOT:?}$PREFIX"

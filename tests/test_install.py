@@ -121,6 +121,12 @@ def test_root_install_lays_out_everything(tmp_path):
             link = root / "etc/systemd/system/multi-user.target.wants" / unit
             assert os.readlink(link) == f"/{UNIT_DIR}/{unit}"
     assert (root / "opt/kiosk/share/config.example.toml").is_file()
+    wrapper = root / "usr/local/bin/kiosk"  # `sudo kiosk selftest` runs as the service user
+    assert stat.S_IMODE(wrapper.stat().st_mode) == 0o755
+    assert f"exec runuser -u kiosk -- {VENV_KIOSK}" in wrapper.read_text()
+    if shutil.which("shellcheck"):
+        checked = subprocess.run(["shellcheck", str(wrapper)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout
 
     # what needs the live system is recorded, not done
     assert "would (not under --root): apt-get install" in out
@@ -172,6 +178,7 @@ def test_uninstall_keeps_data_unless_purge(tmp_path):
     assert "would (not under --root): userdel kiosk" in out
     assert not (root / UNIT_DIR / "kiosk.service").exists()
     assert not (root / "opt/kiosk").exists()
+    assert not (root / "usr/local/bin/kiosk").exists()
     assert not (root / "etc/systemd/system/multi-user.target.wants/kiosk.service").exists()
     assert (root / "var/lib/kiosk/journal.db").read_bytes() == b"entries"
     assert (root / "etc/kiosk/config.toml").is_file()
