@@ -34,6 +34,9 @@ class View:
     message_vi: str = ""
     message_en: str = ""
     masked_name: str = ""  # initials and birth year, never the full name
+    # the decision's id (e.g. the journal entry id): a pass/fail view with a new id starts a new
+    # result card; repeats of the same decision's view keep the card's timer running
+    decision_id: str = ""
     frame: Any = None  # latest greyscale/BGR frame (numpy) for the preview, or None
     outline: tuple[tuple[int, int], ...] = ()  # corners of the found code in frame pixels
     status: StatusBar = field(default_factory=StatusBar)

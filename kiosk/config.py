@@ -87,6 +87,7 @@ class ScreenSection:
     height: int = opt(480, min=240, max=4320)
     result_seconds: float = opt(3.0, min=0.5, max=60.0)
     font: str = opt("", path="file")  # a TTF with Vietnamese glyphs; empty = find DejaVu Sans
+    sound: bool = False  # also play the pass/fail patterns through a speaker (pygame.mixer), if any
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,845 @@
+"""The kiosk's screen drawn with pygame: idle preview, result cards, error screens, status bar.
+
+Why it is built this way:
+
+- **Drawing never slows decoding.** ``show()`` only stores the latest :class:`View` and returns;
+  a render thread that owns the display draws it at a capped rate (``max_fps``, 15 by default,
+  plenty for a preview nobody studies). SDL wants its display calls on the thread that created
+  the display, so that thread opens the display itself. Text, cards and backgrounds are drawn
+  once and cached; per frame only the preview (``cv2.resize`` to its box, then
+  ``pygame.image.frombuffer``), the outline, a countdown bar and the status bar are blitted.
+- **One glance from two metres.** A result is a full-width card, green with a tick or red with a
+  cross (shapes drawn as polygons, not font glyphs, so colour-blind visitors and a missing font
+  still get the answer), the reason in Vietnamese first and bigger, then English, then the
+  masked name and birth year.
+- **Vietnamese with every diacritic.** Text is NFC-normalised and drawn with a TTF that has the
+  Vietnamese glyphs (``screen.font``, else DejaVu/Noto/Free/Liberation Sans found on the
+  system); a font without them is reported in the log, never silently shown as boxes.
+- **Scales by height.** Every size is a multiple of ``height / 480``, so the 7-inch 800x480 Pi
+  display and a 1920x1080 monitor get the same layout.
+
+A result card is held for ``screen.result_seconds`` after the screen first sees it, unless a
+newer decision arrives: the loop sends ``View(state="pass"/"fail")`` once per decision and
+``View(state="idle")`` (or an error state) otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from drivers.screen import StatusBar, View
+from kiosk.errors import DriverError
+from kiosk.reasons import message as reason_message
+
+log = logging.getLogger("kiosk.screen")
+
+RESULT_STATES = ("pass", "fail")
+# every character the screen's own Vietnamese texts use, to check a font covers them
+VIETNAMESE_SAMPLE = (
+    "Đưaãàáạảăằắặẳẵâầấậẩẫèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ"
+    "ĂÂÊÔƠƯÀÁẠẢÃẰẮẶẲẴẦẤẬẨẪÈÉẸẺẼỀẾỆỂỄÌÍỊỈĨÒÓỌỎÕỒỐỘỔỖỜỚỢỞỠÙÚỤỦŨỪỨỰỬỮỲÝỴỶỸ"
+)
+
+# (regular, bold) pairs tried in order when screen.font is empty
+KNOWN_FONTS: tuple[tuple[str, str], ...] = (
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf", "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf"),
+    ("/usr/share/fonts/opentype/noto/NotoSans-Regular.otf", "/usr/share/fonts/opentype/noto/NotoSans-Bold.otf"),
+    ("/usr/share/fonts/truetype/freefont/FreeSans.ttf", "/usr/share/fonts/truetype/freefont/FreeSansBold.ttf"),
+    (
+        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+        "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
+    ),
+)
+MATCH_NAMES = "dejavusans,notosans,freesans,liberationsans,arial"
+
+# colours
+WHITE = (255, 255, 255)
+INK = (16, 22, 31)  # main background
+HEADER = (13, 39, 68)
+PANEL = (32, 41, 54)
+MUTED = (170, 181, 196)
+GREEN = (27, 138, 58)
+RED = (198, 40, 40)
+AMBER = (240, 170, 0)
+GREY = (120, 128, 140)
+OUTLINE = (0, 230, 118)
+STATUS_BG = (8, 12, 18)
+
+# text on the error screens: state -> (title vi, title en, hint vi, hint en)
+ERROR_TEXT: dict[str, tuple[str, str, str, str]] = {
+    "offline": (
+        "Mất tín hiệu camera",
+        "Camera offline",
+        "Đang thử kết nối lại. Vui lòng gọi bảo vệ.",
+        "Reconnecting. Please call the guard.",
+    ),
+    "disk_full": (
+        "Bộ nhớ đầy",
+        "Disk full",
+        "Không thể ghi nhận lượt vào. Vui lòng gọi bảo vệ.",
+        "Entries cannot be recorded. Please call the guard.",
+    ),
+    "clock": (
+        "Đồng hồ chưa đồng bộ",
+        "Clock not synchronised",
+        "Tạm dừng kiểm tra. Vui lòng gọi bảo vệ.",
+        "Checks are paused. Please call the guard.",
+    ),
+}
+IDLE_VI = "Đưa mã QR vào camera"
+IDLE_EN = "Hold your QR code up to the camera"
+CARD_TITLE = {"pass": ("MỜI VÀO", "Welcome"), "fail": ("KHÔNG ĐƯỢC VÀO", "Entry refused")}
+
+
+# --------------------------------------------------------------------------- fonts
+
+
+@dataclass(frozen=True)
+class FontChoice:
+    regular: str | None  # None = pygame's built-in font
+    bold: str | None
+    covers_vietnamese: bool
+
+
+def missing_glyphs(path: str | None, text: str = VIETNAMESE_SAMPLE) -> str:
+    """The characters of ``text`` that the font at ``path`` has no glyph for ('' = all there).
+
+    ``pygame.freetype`` reports a missing glyph as ``None`` in ``get_metrics`` (``pygame.font``
+    would quietly measure the box it draws instead).
+    """
+    import pygame.freetype
+
+    pygame.freetype.init()
+    font = pygame.freetype.Font(path, 24)
+    text = unicodedata.normalize("NFC", text)
+    metrics = font.get_metrics(text)
+    return "".join(ch for ch, m in zip(text, metrics) if m is None and not ch.isspace())
+
+
+def find_font(configured: str = "") -> FontChoice:
+    """The font to draw with: the configured one, else a known Vietnamese-capable sans.
+
+    Falls back, with a warning that says what to install, to the first font found even if it
+    lacks the glyphs: boxes on the screen are better than no screen.
+    """
+    import pygame.font
+
+    candidates: list[tuple[str | None, str | None]] = []
+    if configured:
+        candidates.append((configured, configured))
+    candidates.extend(KNOWN_FONTS)
+    pygame.font.init()
+    matched = pygame.font.match_font(MATCH_NAMES)
+    if matched:
+        candidates.append((matched, pygame.font.match_font(MATCH_NAMES, bold=True) or matched))
+    first: tuple[str | None, str | None] | None = None
+    for regular, bold in candidates:
+        if not regular or not os.path.isfile(regular):
+            continue
+        if bold and not os.path.isfile(bold):
+            bold = regular
+        first = first or (regular, bold)
+        try:
+            missing = missing_glyphs(regular)
+        except Exception as exc:  # noqa: BLE001 - an unreadable font file is just skipped
+            log.warning("screen: cannot read font %s: %s", regular, exc)
+            continue
+        if not missing:
+            if configured and regular != configured:
+                log.warning("screen: screen.font %s lacks Vietnamese glyphs; using %s instead", configured, regular)
+            return FontChoice(regular, bold, True)
+        if regular == configured:
+            log.warning("screen: screen.font %s has no glyph for %r; looking for another font", configured, missing[:20])
+    log.warning(
+        "screen: no font with Vietnamese glyphs found; Vietnamese text will show boxes. "
+        "Install fonts-dejavu-core or set screen.font to a TTF file with Vietnamese glyphs"
+    )
+    if first:
+        return FontChoice(first[0], first[1], False)
+    return FontChoice(None, None, False)
+
+
+class Text:
+    """Rendered text, cached: the same string is drawn once, then only blitted."""
+
+    def __init__(self, choice: FontChoice, cache_size: int = 512):
+        import pygame.freetype
+
+        pygame.freetype.init()
+        self._ft = pygame.freetype
+        self.choice = choice
+        self._fonts: dict[tuple[int, bool], Any] = {}
+        self._cache: OrderedDict[tuple, list] = OrderedDict()
+        self._cache_size = cache_size
+
+    def font(self, size: int, bold: bool = False) -> Any:
+        key = (max(6, int(size)), bold)
+        font = self._fonts.get(key)
+        if font is None:
+            path = self.choice.bold if bold else self.choice.regular
+            font = self._ft.Font(path, key[0])
+            font.pad = True  # same line height whatever the letters (stacked diacritics fit)
+            if bold and self.choice.bold == self.choice.regular:
+                font.strong = True
+            self._fonts[key] = font
+        return font
+
+    def width(self, text: str, size: int, bold: bool = False) -> int:
+        return self.font(size, bold).get_rect(_nfc(text)).width
+
+    def line_height(self, size: int, bold: bool = False) -> int:
+        return self.font(size, bold).get_sized_height()
+
+    def lines(self, text: str, size: int, colour: tuple, bold: bool = False, width: int = 0) -> list:
+        """``text`` as one surface per line, word-wrapped to ``width`` pixels (0 = no wrap)."""
+        key = (text, int(size), colour, bold, width)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        font = self.font(size, bold)
+        rendered = [font.render(line, colour)[0] for line in self._wrap(_nfc(text), font, width)]
+        self._cache[key] = rendered
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return rendered
+
+    @staticmethod
+    def _wrap(text: str, font: Any, width: int) -> list[str]:
+        if not width:
+            return [text]
+        out: list[str] = []
+        line = ""
+        for word in text.split():
+            trial = f"{line} {word}" if line else word
+            if not line or font.get_rect(trial).width <= width:
+                line = trial
+            else:
+                out.append(line)
+                line = word
+        out.append(line)
+        return out
+
+
+def _decision_key(view: View) -> tuple:
+    return (view.decision_id, view.state, view.reason, view.message_vi, view.message_en, view.masked_name)
+
+
+def _nfc(text: str) -> str:
+    # precomposed letters: one glyph each, no reliance on the font's mark positioning
+    return unicodedata.normalize("NFC", text)
+
+
+# --------------------------------------------------------------------------- painting
+
+
+@dataclass
+class _Block:
+    text: str
+    size: float  # in layout units (scaled by height / 480)
+    colour: tuple
+    bold: bool = False
+    gap: float = 0.0  # space above, in layout units
+
+
+class Painter:
+    """Draws a :class:`View` onto a surface. Needs no display, so tests and screenshots use it.
+
+    Static layers (header, instructions, cards, error screens) are drawn once into cached
+    surfaces; per frame only the preview, the outline, the countdown and the status bar change.
+    """
+
+    def __init__(self, size: tuple[int, int], venue: str, text: Text, mirror: bool = True, layers: int = 4):
+        self.w, self.h = size
+        self.s = self.h / 480.0
+        self.venue = venue
+        self.text = text
+        self.mirror = mirror  # the preview as a mirror: move the phone left, it moves left
+        self._layers: OrderedDict[tuple, Any] = OrderedDict()
+        self._max_layers = layers  # a 1080p layer is 8 MB; a Zero 2 W has 512 MB
+        self._status_key: tuple | None = None
+        self._status_surface: Any = None
+        self.header_h = round(56 * self.s)
+        self.status_h = round(34 * self.s)
+        pad = self.pad = round(14 * self.s)
+        main_h = self.h - self.header_h - self.status_h
+        ph = main_h - 2 * pad
+        pw = min(round(ph * 4 / 3), round(self.w * 0.6))
+        self.preview_rect = (pad, self.header_h + pad, pw, ph)
+
+    def u(self, units: float) -> int:
+        """Layout units to pixels."""
+        return max(1, round(units * self.s))
+
+    # -- the frame ---------------------------------------------------------------------------
+
+    def paint(self, surface: Any, view: View, *, card_left: float = 1.0, clock_text: str = "") -> None:
+        """Draw ``view`` on ``surface``; ``card_left`` is the share of a result card's time left."""
+        state = view.state
+        venue = view.venue or self.venue
+        if state in RESULT_STATES:
+            layer = self._layer(("card", state, venue, view.reason, view.message_vi, view.message_en,
+                                 view.masked_name), lambda s: self._draw_card(s, view, venue), surface)
+            surface.blit(layer, (0, 0))
+            self._draw_countdown(surface, state, card_left)
+        elif state in ERROR_TEXT:
+            layer = self._layer(("error", state, venue), lambda s: self._draw_error(s, state, venue), surface)
+            surface.blit(layer, (0, 0))
+        else:
+            layer = self._layer(("idle", venue), lambda s: self._draw_idle(s, venue), surface)
+            surface.blit(layer, (0, 0))
+            self._draw_preview(surface, view.frame, view.outline)
+        surface.blit(self._status(view.status, clock_text, surface), (0, self.h - self.status_h))
+
+    def _layer(self, key: tuple, draw: Callable[[Any], None], like: Any) -> Any:
+        import pygame
+
+        layer = self._layers.get(key)
+        if layer is None:
+            layer = pygame.Surface((self.w, self.h), 0, like)
+            draw(layer)
+            self._layers[key] = layer
+            if len(self._layers) > self._max_layers:
+                self._layers.popitem(last=False)
+        else:
+            self._layers.move_to_end(key)
+        return layer
+
+    # -- header and text blocks --------------------------------------------------------------
+
+    def _draw_header(self, surface: Any, venue: str, colour: tuple = HEADER) -> None:
+        import pygame
+
+        surface.fill(colour, (0, 0, self.w, self.header_h))
+        size = self.u(26)
+        text = venue
+        while size > self.u(14) and self.text.width(text, size, True) > self.w - 2 * self.pad:
+            size -= 1
+        line = self.text.lines(text, size, WHITE, bold=True)[0]
+        surface.blit(line, (self.pad, (self.header_h - line.get_height()) // 2))
+        edge = tuple(min(255, c + 27) for c in colour)
+        pygame.draw.line(surface, edge, (0, self.header_h - 1), (self.w, self.header_h - 1), self.u(1))
+
+    def _draw_blocks(self, surface: Any, blocks: list[_Block], x: int, y: int, width: int, height: int,
+                     centre: bool = True) -> None:
+        """Lay out text blocks in a box, shrinking them all alike until they fit."""
+        scale = 1.0
+        while True:
+            rendered = []
+            total = 0
+            for b in blocks:
+                lines = self.text.lines(b.text, self.u(b.size * scale), b.colour, b.bold, width)
+                gap = self.u(b.gap * scale) if rendered else 0
+                widest = max(line.get_width() for line in lines)
+                total += gap + sum(line.get_height() for line in lines)
+                rendered.append((gap, lines, widest))
+            too_wide = any(widest > width for _g, _l, widest in rendered)
+            if (total <= height and not too_wide) or scale < 0.45:
+                break
+            scale *= 0.9
+        top = y + max(0, (height - total) // 2) if centre else y
+        for gap, lines, _widest in rendered:
+            top += gap
+            for line in lines:
+                surface.blit(line, (x, top))
+                top += line.get_height()
+
+    # -- idle --------------------------------------------------------------------------------
+
+    def _draw_idle(self, surface: Any, venue: str) -> None:
+        import pygame
+
+        surface.fill(INK)
+        self._draw_header(surface, venue)
+        px, py, pw, ph = self.preview_rect
+        pygame.draw.rect(surface, PANEL, (px - self.u(3), py - self.u(3), pw + self.u(6), ph + self.u(6)),
+                         border_radius=self.u(8))
+        x = px + pw + 2 * self.pad
+        width = self.w - x - self.pad
+        main_top = self.header_h + self.pad
+        main_h = self.h - self.header_h - self.status_h - 2 * self.pad
+        icon = self.u(96)
+        self._draw_phone_icon(surface, x + width // 2 - icon // 4, main_top + self.u(8), icon)
+        text_top = main_top + icon + self.u(24)
+        self._draw_blocks(surface, [
+            _Block(IDLE_VI, 34, WHITE, bold=True),
+            _Block(IDLE_EN, 22, MUTED, gap=12),
+        ], x, text_top, width, main_top + main_h - text_top, centre=False)
+
+    def _draw_phone_icon(self, surface: Any, x: int, y: int, height: int) -> None:
+        """A phone showing a QR code: what to hold up, understood without reading."""
+        import pygame
+
+        w = height // 2
+        pygame.draw.rect(surface, WHITE, (x, y, w, height), width=self.u(3), border_radius=self.u(8))
+        q = int(w * 0.7)
+        qx, qy = x + (w - q) // 2, y + (height - q) // 2
+        surface.fill(WHITE, (qx, qy, q, q))
+        cell = max(1, q // 7)
+        for fx, fy in ((0, 0), (4, 0), (0, 4)):  # the three finder patterns
+            surface.fill(INK, (qx + fx * cell, qy + fy * cell, 3 * cell, 3 * cell))
+            surface.fill(WHITE, (qx + fx * cell + cell // 2, qy + fy * cell + cell // 2, 2 * cell, 2 * cell))
+            surface.fill(INK, (qx + fx * cell + cell, qy + fy * cell + cell, cell, cell))
+        surface.fill(INK, (qx + 4 * cell, qy + 4 * cell, cell, cell))
+        surface.fill(INK, (qx + 5 * cell + cell // 2, qy + 5 * cell, cell, cell))
+
+    def _draw_preview(self, surface: Any, frame: Any, outline: tuple) -> None:
+        import pygame
+
+        px, py, pw, ph = self.preview_rect
+        if frame is None:
+            surface.fill(PANEL, self.preview_rect)
+            self._draw_blocks(surface, [_Block("Đang chờ hình từ camera…", 18, MUTED),
+                                        _Block("Waiting for the camera…", 14, MUTED, gap=4)],
+                              px + self.pad, py, pw - 2 * self.pad, ph)
+            return
+        import cv2
+        import numpy as np
+
+        fh, fw = frame.shape[:2]
+        scale = min(pw / fw, ph / fh)
+        tw, th = max(1, int(fw * scale)), max(1, int(fh * scale))
+        small = cv2.resize(frame, (tw, th), interpolation=cv2.INTER_LINEAR)
+        if self.mirror:
+            small = cv2.flip(small, 1)
+        if small.ndim == 2:
+            small = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
+            fmt = "RGB"
+        else:
+            fmt = "BGR"
+        small = np.ascontiguousarray(small)
+        ox, oy = px + (pw - tw) // 2, py + (ph - th) // 2
+        if tw < pw or th < ph:
+            surface.fill((0, 0, 0), self.preview_rect)
+        surface.blit(pygame.image.frombuffer(small.data, (tw, th), fmt), (ox, oy))
+        if len(outline) >= 3:
+            pts = [((fw - x if self.mirror else x) * scale + ox, y * scale + oy) for x, y in outline]
+            pygame.draw.lines(surface, OUTLINE, True, pts, self.u(4))
+
+    # -- result card -------------------------------------------------------------------------
+
+    def _draw_card(self, surface: Any, view: View, venue: str) -> None:
+        import pygame
+
+        passed = view.state == "pass"
+        colour = GREEN if passed else RED
+        surface.fill(colour)
+        self._draw_header(surface, venue, tuple(int(c * 0.7) for c in colour))
+        top = self.header_h
+        height = self.h - self.header_h - self.status_h
+        diameter = min(int(height * 0.62), int(self.w * 0.3))
+        cx = self.pad * 2 + diameter // 2
+        cy = top + height // 2
+        draw_tick_or_cross(surface, passed, (cx, cy), diameter // 2, colour)
+        x = cx + diameter // 2 + self.pad * 2
+        width = self.w - x - self.pad * 2
+        title_vi, title_en = CARD_TITLE[view.state]
+        reason = reason_message(view.reason) if view.reason else None
+        msg_vi = view.message_vi or (reason.vi if reason else "")
+        msg_en = view.message_en or (reason.en if reason else "")
+        blocks = [_Block(title_vi, 44, WHITE, bold=True), _Block(title_en, 24, WHITE, gap=2)]
+        if msg_vi and _nfc(msg_vi).casefold() != _nfc(title_vi).casefold():
+            blocks += [_Block(msg_vi, 30, WHITE, bold=True, gap=18), _Block(msg_en, 21, WHITE, gap=4)]
+        if view.masked_name:
+            blocks.append(_Block(view.masked_name, 30, WHITE, bold=True, gap=22))
+        self._draw_blocks(surface, blocks, x, top + self.pad, width, height - 2 * self.pad - self.u(10))
+        pygame.draw.line(surface, tuple(int(c * 0.7) for c in colour), (0, self.h - self.status_h - 1),
+                         (self.w, self.h - self.status_h - 1), 1)
+
+    def _draw_countdown(self, surface: Any, state: str, left: float) -> None:
+        """A bar that shrinks while the card is shown: the visitor sees the screen is alive."""
+        bar_h = self.u(8)
+        y = self.h - self.status_h - bar_h
+        dark = tuple(int(c * 0.7) for c in (GREEN if state == "pass" else RED))
+        surface.fill(dark, (0, y, self.w, bar_h))
+        surface.fill(WHITE, (0, y, int(self.w * max(0.0, min(1.0, left))), bar_h))
+
+    # -- error screens -----------------------------------------------------------------------
+
+    def _draw_error(self, surface: Any, state: str, venue: str) -> None:
+        title_vi, title_en, hint_vi, hint_en = ERROR_TEXT[state]
+        surface.fill(INK)
+        self._draw_header(surface, venue)
+        top = self.header_h
+        height = self.h - self.header_h - self.status_h
+        size = min(int(height * 0.5), int(self.w * 0.26))
+        cx = self.pad * 2 + size // 2
+        draw_warning(surface, (cx, top + height // 2), size)
+        x = cx + size // 2 + self.pad * 2
+        self._draw_blocks(surface, [
+            _Block(title_vi, 38, AMBER, bold=True),
+            _Block(title_en, 24, AMBER, gap=2),
+            _Block(hint_vi, 24, WHITE, bold=True, gap=22),
+            _Block(hint_en, 19, MUTED, gap=4),
+        ], x, top + self.pad, self.w - x - 2 * self.pad, height - 2 * self.pad)
+
+    # -- status bar --------------------------------------------------------------------------
+
+    def _status(self, status: StatusBar, clock_text: str, like: Any) -> Any:
+        key = (status, clock_text)
+        if key != self._status_key:
+            self._status_surface = self._draw_status(status, clock_text, like)
+            self._status_key = key
+        return self._status_surface
+
+    def _draw_status(self, status: StatusBar, clock_text: str, like: Any) -> Any:
+        import pygame
+
+        bar = pygame.Surface((self.w, self.status_h), 0, like)
+        bar.fill(STATUS_BG)
+        items = status_items(status)
+        dot = self.u(5)
+        gap = self.u(16)
+        clock_w = 0
+        size = self.u(14)
+        if clock_text:
+            clock_w = self.text.width(clock_text, size, True) + self.pad
+        room = self.w - 2 * self.pad - clock_w
+        # bilingual if it fits, else Vietnamese only, then smaller type
+        for bilingual in (True, False):
+            for size in range(self.u(14), self.u(9) - 1, -1):
+                labels = [vi + (" · " + en if bilingual and en else "") for _c, vi, en in items]
+                need = sum(self.text.width(t, size) + 3 * dot + gap for t in labels)
+                if need <= room:
+                    break
+            if need <= room:
+                break
+        x = self.pad
+        mid = self.status_h // 2
+        for (colour, _vi, _en), label in zip(items, labels):
+            pygame.draw.circle(bar, colour, (x + dot, mid), dot)
+            x += 3 * dot
+            line = self.text.lines(label, size, WHITE)[0]
+            bar.blit(line, (x, mid - line.get_height() // 2))
+            x += line.get_width() + gap
+        if clock_text:
+            line = self.text.lines(clock_text, self.u(14), WHITE, bold=True)[0]
+            bar.blit(line, (self.w - self.pad - line.get_width(), mid - line.get_height() // 2))
+        return bar
+
+
+def status_items(status: StatusBar) -> list[tuple[tuple[int, int, int], str, str]]:
+    """The status bar's items as (dot colour, Vietnamese, English), in display order."""
+    items = []
+    if status.online is None:
+        items.append((GREY, "Không đồng bộ", "sync off"))
+    elif status.online:
+        items.append((GREEN, "Trực tuyến", "online"))
+    else:
+        items.append((RED, "Mất mạng", "offline"))
+    if status.undelivered:
+        colour = AMBER if status.online is not False else RED
+        items.append((colour, f"Chưa gửi: {status.undelivered}", f"unsent: {status.undelivered}"))
+    else:
+        items.append((GREEN, "Đã gửi hết", "all sent"))
+    if status.clock_synchronised:
+        items.append((GREEN, "Giờ chuẩn", "clock synced"))
+    else:
+        items.append((RED, "Giờ chưa đồng bộ", "clock not synced"))
+    age = status.trust_age_hours
+    if age is None:
+        items.append((RED, "Chưa có khóa tin cậy", "no trust list"))
+    else:
+        vi, en = _age(age)
+        colour = GREEN if age < 24 else AMBER if age < 24 * 7 else RED
+        items.append((colour, f"Khóa tin cậy: {vi}", f"trust list {en}"))
+    if status.camera_ok:
+        items.append((GREEN, "Camera tốt", "camera OK"))
+    else:
+        items.append((RED, "Mất camera", "camera lost"))
+    if status.disk_alarm:
+        items.append((RED, "Đĩa đầy", "disk full"))
+    return items
+
+
+def _age(hours: float) -> tuple[str, str]:
+    if hours < 1:
+        return "mới", "fresh"
+    if hours < 48:
+        return f"{int(hours)} giờ", f"{int(hours)} h old"
+    return f"{int(hours // 24)} ngày", f"{int(hours // 24)} days old"
+
+
+def draw_tick_or_cross(surface: Any, tick: bool, centre: tuple[int, int], radius: int, ink: tuple) -> None:
+    """A white disc with a thick tick or cross in ``ink``, drawn from polygons (no font)."""
+    from pygame import gfxdraw
+
+    cx, cy = centre
+    gfxdraw.filled_circle(surface, cx, cy, radius, WHITE)
+    gfxdraw.aacircle(surface, cx, cy, radius, WHITE)
+    r = radius
+    thick = r * 0.22
+    if tick:
+        strokes = [((-0.52, 0.02), (-0.15, 0.40)), ((-0.15, 0.40), (0.55, -0.38))]
+    else:
+        strokes = [((-0.45, -0.45), (0.45, 0.45)), ((-0.45, 0.45), (0.45, -0.45))]
+    for (x1, y1), (x2, y2) in strokes:
+        poly = _thick_segment((cx + x1 * r, cy + y1 * r), (cx + x2 * r, cy + y2 * r), thick)
+        gfxdraw.aapolygon(surface, poly, ink)
+        gfxdraw.filled_polygon(surface, poly, ink)
+        for x, y in ((x1, y1), (x2, y2)):  # round caps and joint
+            gfxdraw.aacircle(surface, int(cx + x * r), int(cy + y * r), int(thick / 2), ink)
+            gfxdraw.filled_circle(surface, int(cx + x * r), int(cy + y * r), int(thick / 2), ink)
+
+
+def draw_warning(surface: Any, centre: tuple[int, int], size: int) -> None:
+    """An amber warning triangle with an exclamation mark, drawn from polygons (no font)."""
+    from pygame import gfxdraw
+
+    cx, cy = centre
+    half = size / 2
+    h = size * math.sqrt(3) / 2
+    tri = [(cx, cy - h / 2), (cx + half, cy + h / 2), (cx - half, cy + h / 2)]
+    tri = [(int(x), int(y)) for x, y in tri]
+    gfxdraw.aapolygon(surface, tri, AMBER)
+    gfxdraw.filled_polygon(surface, tri, AMBER)
+    bar_w = size * 0.09
+    top, bottom = cy - h * 0.18, cy + h * 0.2
+    poly = _thick_segment((cx, top), (cx, bottom), bar_w)
+    gfxdraw.filled_polygon(surface, poly, INK)
+    gfxdraw.filled_circle(surface, int(cx), int(cy + h * 0.32), int(bar_w * 0.65), INK)
+
+
+def _thick_segment(a: tuple[float, float], b: tuple[float, float], thick: float) -> list[tuple[int, int]]:
+    (x1, y1), (x2, y2) = a, b
+    length = math.hypot(x2 - x1, y2 - y1) or 1.0
+    nx, ny = -(y2 - y1) / length * thick / 2, (x2 - x1) / length * thick / 2
+    return [(round(x1 + nx), round(y1 + ny)), (round(x2 + nx), round(y2 + ny)),
+            (round(x2 - nx), round(y2 - ny)), (round(x1 - nx), round(y1 - ny))]
+
+
+# --------------------------------------------------------------------------- the screen
+
+
+class PygameScreen:
+    """The screen driver: ``show()`` is cheap and never blocks on drawing.
+
+    ``threaded=True`` (the kiosk): a render thread opens the display and draws the latest view
+    at most ``max_fps`` times a second. ``threaded=False`` (screenshots, tests): the caller
+    draws with :meth:`render`. ``clock`` is monotonic seconds (for the card's time),
+    ``wall_clock`` gives the time of day shown in the status bar.
+    """
+
+    def __init__(
+        self,
+        section: Any,
+        venue: str = "",
+        *,
+        threaded: bool = True,
+        max_fps: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        speaker: Any = None,
+    ):
+        self.section = section
+        self.venue = venue
+        self.result_seconds = float(section.result_seconds)
+        self.max_fps = max_fps
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._owns_speaker = speaker is None
+        if speaker is None and getattr(section, "sound", False):
+            from kiosk.sounds import open_speaker
+
+            speaker = open_speaker()
+        self._speaker = speaker  # kiosk.sounds.Speaker or None
+        self._lock = threading.Lock()
+        self._base = View(state="idle", venue=venue)
+        self._card: View | None = None
+        self._card_since = 0.0
+        self._decision: tuple = ()
+        self._between_decisions = True
+        self._version = 0  # bumped by every show()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._closed = False
+        self.frames_drawn = 0
+        self._display: Any = None
+        self._painter: Painter | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            ready = threading.Event()
+            failure: list[BaseException] = []
+            self._thread = threading.Thread(target=self._run, args=(ready, failure), name="screen", daemon=True)
+            self._thread.start()
+            ready.wait()
+            if failure:
+                self._thread.join()
+                raise DriverError(f"screen: cannot open the display: {failure[0]}") from failure[0]
+        else:
+            try:
+                self._open_display()
+            except Exception as exc:
+                raise DriverError(f"screen: cannot open the display: {exc}") from exc
+
+    # -- the loop's side ---------------------------------------------------------------------
+
+    def show(self, view: View) -> None:
+        """Take the latest view; a pass/fail view starts a result card held for result_seconds."""
+        if self._closed:
+            raise DriverError("screen: show() after close()")
+        now = self._clock()
+        new_decision = False
+        with self._lock:
+            if view.state in RESULT_STATES:
+                key = _decision_key(view)
+                # the loop may repeat a decision's view on every frame while it holds it: only a
+                # different decision, or one after a non-decision view, restarts the card
+                new_decision = self._between_decisions or key != self._decision
+                self._decision = key
+                self._between_decisions = False
+                if new_decision:
+                    self._card_since = now
+                self._card = view
+                # the live parts carry on underneath, for when the card ends
+                self._base = dataclasses.replace(self._base, frame=view.frame, outline=view.outline,
+                                                 status=view.status)
+            else:
+                self._between_decisions = True
+                self._base = view
+            self._version += 1
+        if new_decision and self._speaker is not None:
+            try:
+                self._speaker.play(view.state)
+            except Exception as exc:  # noqa: BLE001 - a sound is a nicety
+                log.warning("screen: sound failed: %s", exc)
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stop drawing and close the display; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        else:
+            self._close_display()
+        if self._speaker is not None and self._owns_speaker:
+            self._speaker.close()
+
+    def __enter__(self) -> PygameScreen:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- drawing -----------------------------------------------------------------------------
+
+    def current(self, now: float | None = None) -> tuple[View, float]:
+        """What is on screen at ``now``: the view and, for a card, the share of its time left."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            if self._card is not None:
+                left = 1.0 - (now - self._card_since) / self.result_seconds
+                if left > 0:
+                    return self._card, left
+                self._card = None
+            return self._base, 1.0
+
+    def render(self) -> Any:
+        """Draw the current view now, on the calling thread (``threaded=False`` only)."""
+        if self._thread is not None:
+            raise DriverError("screen: render() is for threaded=False; the render thread draws")
+        self._draw()
+        return self._display
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Draw the current view and write it to an image file (PNG by the name)."""
+        import pygame
+
+        surface = self.render()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        pygame.image.save(surface, str(path))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self._painter.w, self._painter.h) if self._painter else (0, 0)
+
+    def _open_display(self) -> None:
+        import pygame
+
+        pygame.display.init()
+        flags = 0
+        size = (int(self.section.width), int(self.section.height))
+        if self.section.fullscreen:
+            flags = pygame.FULLSCREEN
+            size = (0, 0)  # the display's own resolution
+        self._display = pygame.display.set_mode(size, flags)
+        pygame.display.set_caption("kiosk")
+        if self.section.fullscreen:
+            pygame.mouse.set_visible(False)
+        choice = find_font(getattr(self.section, "font", "") or "")
+        self._painter = Painter(self._display.get_size(), self.venue, Text(choice))
+        log.info("screen: %dx%d with %s (%s)", *self._display.get_size(), pygame.display.get_driver(),
+                 Path(choice.regular).name if choice.regular else "built-in font")
+
+    def _close_display(self) -> None:
+        import pygame
+
+        if self._display is not None:
+            pygame.display.quit()
+            self._display = None
+
+    def _draw(self) -> None:
+        import pygame
+
+        view, left = self.current()
+        clock_text = time.strftime("%H:%M", time.localtime(self._wall_clock()))
+        self._painter.paint(self._display, view, card_left=left, clock_text=clock_text)
+        pygame.display.flip()
+        self.frames_drawn += 1
+
+    def _run(self, ready: threading.Event, failure: list) -> None:
+        import pygame
+
+        try:
+            self._open_display()
+        except BaseException as exc:  # noqa: BLE001 - reported to the constructor
+            failure.append(exc)
+            ready.set()
+            return
+        ready.set()
+        period = 1.0 / self.max_fps
+        drawn_version = -1
+        drawn_minute = ""
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                # wake on a new view, else once a second for the clock and a card's end
+                self._wake.wait(timeout=1.0 if self._card is None else period)
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
+                started = time.monotonic()
+                for event in pygame.event.get():  # keep the window responsive; a kiosk ignores QUIT
+                    if event.type == pygame.QUIT:
+                        log.info("screen: window close ignored")
+                minute = time.strftime("%H:%M", time.localtime(self._wall_clock()))
+                if self._version != drawn_version or self._card is not None or minute != drawn_minute:
+                    drawn_version, drawn_minute = self._version, minute
+                    try:
+                        self._draw()
+                        failures = 0
+                    except Exception:  # noqa: BLE001 - a drawing bug must never stop the gate
+                        failures += 1
+                        if failures == 1:
+                            log.exception("screen: drawing failed")
+                spare = period - (time.monotonic() - started)
+                if spare > 0:
+                    self._stop.wait(spare)  # the cap: at most max_fps draws a second
+        finally:
+            self._close_display()
