@@ -88,7 +88,7 @@ class ReplaySource:
         self.fps = fps
         self.loop = loop
         self.live = realtime
-        self._frames = list(frames) if frames is not None else None
+        self._frames = frames  # any sequence: a list, or frames rendered on demand
         self._files: list[Path] = []
         self._video = None
         self._path = Path(path) if path is not None else None

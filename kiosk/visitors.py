@@ -188,18 +188,50 @@ def empty_frame(size: tuple[int, int] = (640, 480), seed: int = 0) -> np.ndarray
     return np.clip(70 + rng.normal(0, 4, (height, width)), 0, 255).astype(np.uint8)
 
 
-def frames_for(visitors: Sequence[Visitor], *, size: tuple[int, int] = (640, 480), gap_frames: int = 2,
-               seed: int = 0) -> list[np.ndarray]:
-    """The replay: each visitor's frame held for ``hold_frames``, empty frames between visitors.
-
-    Held frames are the same array object, so a long replay costs one image per visitor.
+class VisitorFrames(Sequence):
+    """The replay of a queue of visitors: each visitor's frame held for ``hold_frames``, empty
+    frames between visitors. Frames are rendered when first asked for (one visitor at a time),
+    so a simulation of thousands of visitors starts at once and holds one image in memory.
     """
-    rng = random.Random(seed)
-    empty = empty_frame(size, seed)
-    frames: list[np.ndarray] = [empty] * gap_frames
-    for visitor in visitors:
-        frames.extend([empty] * max(0, visitor.gap_before - gap_frames))
-        image = render_frame(visitor.text, size=size, dark=visitor.dark, rng=rng)
-        frames.extend([image] * visitor.hold_frames)
-        frames.extend([empty] * gap_frames)
-    return frames
+
+    def __init__(self, visitors: Sequence[Visitor], *, size: tuple[int, int] = (640, 480),
+                 gap_frames: int = 2, seed: int = 0):
+        self.visitors = list(visitors)
+        self.size = size
+        self.seed = seed
+        self.empty = empty_frame(size, seed)
+        self._starts: list[int] = []  # index of each visitor's first frame
+        position = gap_frames
+        for visitor in self.visitors:
+            position += max(0, visitor.gap_before - gap_frames)
+            self._starts.append(position)
+            position += visitor.hold_frames + gap_frames
+        self._length = position
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError(index)
+        import bisect
+
+        n = bisect.bisect_right(self._starts, index) - 1
+        if n < 0 or index >= self._starts[n] + self.visitors[n].hold_frames:
+            return self.empty
+        if self._cached is None or self._cached[0] != n:
+            visitor = self.visitors[n]
+            rng = random.Random(self.seed * 1_000_003 + n)
+            self._cached = (n, render_frame(visitor.text, size=self.size, dark=visitor.dark, rng=rng))
+        return self._cached[1]
+
+
+def frames_for(visitors: Sequence[Visitor], *, size: tuple[int, int] = (640, 480), gap_frames: int = 2,
+               seed: int = 0) -> VisitorFrames:
+    """The replay frames of ``visitors`` (see VisitorFrames)."""
+    return VisitorFrames(visitors, size=size, gap_frames=gap_frames, seed=seed)

@@ -1,0 +1,147 @@
+"""The loop end to end: replay frames -> journal rows and recorded MockFactory pin states."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+import sqlite3
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from drivers.camera import Camera, ReplaySource
+from kiosk.app import build_kiosk
+from kiosk.clock import FixedClock
+from kiosk.model import Status
+from kiosk.visitors import GARBAGE, Visitor, cccd_text, frames_for, make_person, pc_covid_text
+
+TODAY = dt.date.today()
+
+
+def visitors(n_people=3, seed=7):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n_people):
+        out.append(Visitor("cccd", cccd_text(make_person(rng, TODAY), rng, TODAY), "pass"))
+        out.append(Visitor("pc-covid", pc_covid_text(make_person(rng, TODAY), rng), "pass", dark=True))
+    out.append(Visitor("garbage", GARBAGE[0].format(n=1), "fail"))
+    broken = cccd_text(make_person(rng, TODAY), rng, TODAY).split("|")
+    broken[3] = "99999999"
+    out.append(Visitor("cccd broken", "|".join(broken), "fail"))
+    return out
+
+
+def run(config, vs, factory, gap_frames=2, **kw):
+    camera = Camera(ReplaySource(frames=frames_for(vs, gap_frames=gap_frames), fps=30, realtime=False))
+    kiosk = build_kiosk(config, camera=camera, pin_factory=factory, **kw)
+    try:
+        kiosk.run(stop_at_end=True)
+    finally:
+        kiosk.close()
+    return kiosk
+
+
+def test_replay_to_journal_rows_and_pin_states(make_config, mock_factory):
+    config = make_config(gate={"open_seconds": 0.2})
+    vs = visitors()
+    committed_at_relay_on = []
+
+    def on_gate_event(event):
+        if event.device == "relay" and event.state == "on":
+            # at the instant the relay is energised, another connection must already see the entry
+            with sqlite3.connect(config.journal_path) as other:
+                row = other.execute("SELECT decision FROM entries WHERE id = ?", [event.entry_id]).fetchone()
+            committed_at_relay_on.append(row)
+
+    kiosk = run(config, vs, mock_factory, on_gate_event=on_gate_event)
+    with sqlite3.connect(config.journal_path) as db:
+        rows = db.execute("SELECT format, status, decision, reason, kiosk_id, clock_synced FROM entries ORDER BY seq").fetchall()
+    assert [r[2] for r in rows] == [v.expect for v in vs]
+    assert [r[0] for r in rows[:2]] == ["cccd", "pc-covid"]
+    assert rows[-2][1:4] == ("unsupported", "fail", "unsupported")
+    assert rows[-1][1:4] == ("malformed", "fail", "malformed")
+    passes = sum(v.expect == "pass" for v in vs)
+    assert committed_at_relay_on == [("pass",)] * passes
+    # the pin's own record: locked at start, opened (admissions close together hold it open), locked at close
+    relay_states = [s.state for s in mock_factory.pin(config.gate.relay_pin).states]
+    assert relay_states[0] is False and True in relay_states and relay_states[-1] is False
+    assert [s.state for s in mock_factory.pin(config.gate.red_led_pin).states].count(True) >= 1
+    assert kiosk.stats.decisions == len(vs)
+
+
+def test_a_code_held_five_seconds_gives_one_decision_and_returns_as_reentry(make_config, mock_factory):
+    config = make_config()
+    v = visitors(1)[0]
+    gap = int(config.debounce.absent_seconds * 30) + 3
+    vs = [dataclasses.replace(v, hold_frames=150), dataclasses.replace(v, gap_before=gap)]
+    run(config, vs, mock_factory)
+    with sqlite3.connect(config.journal_path) as db:
+        rows = db.execute("SELECT decision, reason FROM entries ORDER BY seq").fetchall()
+    assert rows == [("pass", "checked_in"), ("fail", "already_entered")]
+
+
+def test_guard_override_is_recorded_before_opening(make_config, mock_factory):
+    config = make_config(gate={"button_pin": 5, "open_seconds": 0.2})
+    seen = []
+    camera = Camera(ReplaySource(frames=frames_for([], gap_frames=3), realtime=False))
+    kiosk = build_kiosk(config, camera=camera, pin_factory=mock_factory, on_outcome=seen.append)
+    mock_factory.pin(5).drive_low()
+    mock_factory.pin(5).drive_high()
+    import time
+
+    deadline = time.monotonic() + 2
+    while not kiosk.gate._override_requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    kiosk.run(stop_at_end=True)
+    kiosk.close()
+    assert [(o.format, o.decision.reason) for o in seen] == [("guard", "guard_override")]
+    assert True in [s.state for s in mock_factory.pin(17).states]
+
+
+def test_journal_failure_keeps_the_gate_shut(make_config, mock_factory):
+    config = make_config()
+    camera = Camera(ReplaySource(frames=frames_for(visitors(1)[:1]), realtime=False))
+    kiosk = build_kiosk(config, camera=camera, pin_factory=mock_factory)
+    kiosk.journal.db.conn.execute("PRAGMA query_only = ON")  # every write now fails, like a full disk
+
+    kiosk.run(stop_at_end=True)
+    kiosk.close()
+    assert kiosk.stats.unrecorded == 1
+    assert True not in [s.state for s in mock_factory.pin(17).states]
+
+
+def test_unsynchronised_clock_is_recorded(make_config, mock_factory):
+    config = make_config()
+    run(config, visitors(1)[:1], mock_factory, clock=FixedClock(synchronised=False))
+    with sqlite3.connect(config.journal_path) as db:
+        assert db.execute("SELECT clock_synced, flags, decision FROM entries").fetchall() == [
+            (0, "clock_unsynchronised", "pass")]
+
+
+@pytest.fixture(scope="module")
+def kiosk_for_fuzz(tmp_path_factory):
+    from gpiozero.pins.mock import MockFactory
+
+    from kiosk import config as config_mod
+
+    tmp = tmp_path_factory.mktemp("fuzz")
+    config, _ = config_mod.parse({"kiosk": {"state_dir": str(tmp), "clock": "assume_synchronised"},
+                                  "gate": {"open_seconds": 0.2}})
+    kiosk = build_kiosk(config, camera=Camera(ReplaySource(frames=[], realtime=False)),
+                        pin_factory=MockFactory())
+    yield kiosk
+    kiosk.close()
+
+
+PREFIXES = st.sampled_from(["", "HC1:", "shc:/", "shc:/1/2/", "001090123456|", "a|b|c|d|e|", "a|b|c|d|e|f|"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prefix=PREFIXES, text=st.text(max_size=300))
+def test_no_text_a_visitor_shows_can_crash_the_loop(kiosk_for_fuzz, prefix, text):
+    outcome = kiosk_for_fuzz.decide(prefix + text)
+    assert outcome.status in {s.value for s in Status}
+    assert outcome.decision.decision in ("pass", "fail")
+    assert outcome.entry is not None
