@@ -245,7 +245,7 @@ install_packages() {
 ensure_user() {
     local group
     if [ -n "$ROOT" ]; then
-        would "useradd --system $SERVICE_USER (home $STATE) and add it to the groups of ${SERVICE_GROUPS[*]} that exist"
+        would "groupadd --system for those of ${SERVICE_GROUPS[*]} that do not exist; useradd --system $SERVICE_USER (home $STATE) in them"
         return 0
     fi
     if ! getent passwd "$SERVICE_USER" >/dev/null; then
@@ -254,7 +254,12 @@ ensure_user() {
         changed "created system user $SERVICE_USER"
     fi
     for group in "${SERVICE_GROUPS[@]}"; do
-        getent group "$group" >/dev/null || continue
+        # kiosk.service names all four in SupplementaryGroups=, and systemd refuses to start a
+        # unit naming a group that does not exist (216/GROUP): a lab PC has no 'gpio' group
+        if ! getent group "$group" >/dev/null; then
+            groupadd --system "$group"
+            changed "created group $group"
+        fi
         if ! id -nG "$SERVICE_USER" | tr ' ' '\n' | grep -qx "$group"; then
             usermod -a -G "$group" "$SERVICE_USER"
             changed "added $SERVICE_USER to group $group"

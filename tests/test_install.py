@@ -130,7 +130,7 @@ def test_root_install_lays_out_everything(tmp_path):
 
     # what needs the live system is recorded, not done
     assert "would (not under --root): apt-get install" in out
-    assert "useradd --system kiosk" in out
+    assert "useradd --system kiosk" in out and "groupadd --system" in out
     assert "chown root:kiosk /etc/kiosk/config.toml" in out
     assert f"-m venv --system-site-packages {Path(VENV_KIOSK).parent.parent}" in out
     assert "systemctl daemon-reload && systemctl enable --now" in out
