@@ -26,7 +26,7 @@ readonly UNIT_DIR=/usr/local/lib/systemd/system
 readonly UNITS=(kiosk.service kiosk-sync.service)
 readonly WRAPPER=/usr/local/bin/kiosk
 readonly SERVICE_USER=kiosk
-readonly SERVICE_GROUPS=(gpio video render input)
+readonly SERVICE_GROUPS=(gpio video render input audio)
 readonly SYSTEM_PYTHON=/usr/bin/python3
 
 # Debian packages. The venv sees the system site-packages, so the Pi's picamera2, lgpio and the
@@ -254,7 +254,7 @@ ensure_user() {
         changed "created system user $SERVICE_USER"
     fi
     for group in "${SERVICE_GROUPS[@]}"; do
-        # kiosk.service names all four in SupplementaryGroups=, and systemd refuses to start a
+        # kiosk.service names them all in SupplementaryGroups=, and systemd refuses to start a
         # unit naming a group that does not exist (216/GROUP): a lab PC has no 'gpio' group
         if ! getent group "$group" >/dev/null; then
             groupadd --system "$group"

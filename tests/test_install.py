@@ -272,7 +272,11 @@ def test_kiosk_unit_is_notify_with_a_watchdog():
     assert values(unit, "ExecStart") == [f"{VENV_KIOSK} run --config /etc/kiosk/config.toml"]
     assert values(unit, "ExecReload") == ["/bin/kill -HUP $MAINPID"]
     assert values(unit, "User") == ["kiosk"]
-    assert set(values(unit, "SupplementaryGroups")[0].split()) == {"gpio", "video", "render", "input"}
+    groups = values(unit, "SupplementaryGroups")[0].split()
+    assert {"gpio", "video", "render", "input"} <= set(groups)
+    # install.sh must create and join exactly these: systemd refuses to start on a missing group
+    script = INSTALL.read_text()
+    assert f"readonly SERVICE_GROUPS=({' '.join(groups)})" in script
 
 
 def assert_clock_readable(unit: Path) -> None:
