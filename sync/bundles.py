@@ -240,7 +240,7 @@ class BundleStore:
     def etag(self, kind: str) -> str | None:
         """The ETag to send as If-None-Match (only while the stored copy still verifies)."""
         etag = self._meta(kind).get("etag")
-        return etag if etag and self._path(kind).exists() else None
+        return etag if etag and self.current(kind) is not None else None
 
     def accept(self, kind: str, raw: bytes, etag: str | None = None) -> Bundle:
         """Verify a fetched bundle and, if good and not older than the held copy, keep it.

@@ -18,12 +18,12 @@ from sync.retention import disk_state
 _STARTED = time.monotonic()
 
 
-def cpu_temperature() -> float | None:
+def cpu_temperature(root: str = "/sys/class/thermal") -> float | None:
     """The SoC temperature in °C from /sys/class/thermal, or None where there is none.
 
     Prefers the zone a Pi calls ``cpu-thermal``; otherwise the first readable zone.
     """
-    zones = sorted(glob.glob("/sys/class/thermal/thermal_zone*"))
+    zones = sorted(glob.glob(f"{root}/thermal_zone*"))
     readings = []
     for zone in zones:
         try:

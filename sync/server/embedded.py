@@ -58,6 +58,7 @@ def start_server(
     *,
     log_level: str = "warning",
     startup_timeout: float = 10.0,
+    max_batch_bytes: int | None = None,
 ) -> RunningServer:
     """Start the city server in a background thread; return its URL, store and a stop function.
 
@@ -65,7 +66,7 @@ def start_server(
     """
     import uvicorn
 
-    from sync.server.app import create_app
+    from sync.server.app import MAX_BATCH_BYTES, create_app
 
     store = CityStore(data_dir)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -73,7 +74,8 @@ def start_server(
     sock.bind((host, port))
     sock.listen(128)
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(store), log_level=log_level, access_log=False, lifespan="off")
+    app = create_app(store, max_batch_bytes=max_batch_bytes or MAX_BATCH_BYTES)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="kiosk-city", daemon=True)
     thread.start()
