@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -141,11 +141,16 @@ class Decoder:
         from kiosk.decoding.finders import group, rectify
 
         for triple in group(finders, limit=3):
-            image, matrix = rectify(gray, triple)
-            codes = self._read(image, try_invert=False)
-            if codes:
-                back = cv2.invertAffineTransform(matrix)
-                return [_mapped(c, back) for c in codes]
+            # the version follows from finder spacing over module size; a module measured on a few
+            # pixels can be a little off, so the neighbouring versions are tried too
+            for modules in (triple.modules, triple.modules + 4, triple.modules - 4):
+                if not 21 <= modules <= 177:
+                    continue
+                image, matrix = rectify(gray, replace(triple, modules=modules))
+                codes = self._read(image, try_invert=False)
+                if codes:
+                    back = cv2.invertAffineTransform(matrix)
+                    return [_mapped(c, back) for c in codes]
         return []
 
     def _read(self, image: np.ndarray, **options) -> list[Code]:
