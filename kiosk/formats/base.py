@@ -23,6 +23,19 @@ MAX_DECOMPRESSED = 64 * 1024
 MAX_NESTING = 32
 
 
+class Refused(Exception):
+    """Inside a format: a verification step failed with this status and a detail safe to log.
+
+    Raised by the steps, caught once in the format's ``verify``, which turns it into a
+    Credential; it never leaves a format.
+    """
+
+    def __init__(self, status, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
 @dataclass(frozen=True)
 class VerifyContext:
     """Everything verification needs besides the text: the instant to judge at and whom to trust."""

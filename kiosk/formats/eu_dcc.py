@@ -29,7 +29,7 @@ import functools
 import re
 from typing import Any
 
-from kiosk.formats.base import MAX_DECOMPRESSED, MAX_NESTING, MAX_QR_TEXT, VerifyContext
+from kiosk.formats.base import MAX_DECOMPRESSED, MAX_NESTING, MAX_QR_TEXT, Refused, VerifyContext
 from kiosk.model import Credential, Identity, Kind, Recovery, Status, TestResult, Vaccination
 
 PREFIX = "HC1:"
@@ -56,17 +56,8 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _COUNTRY = re.compile(r"^[A-Z]{2,3}\Z")
 
 
-class Refusal(Exception):
-    """Internal: a verification step failed with this status and a loggable detail."""
-
-    def __init__(self, status: Status, detail: str):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-def _malformed(detail: str) -> Refusal:
-    return Refusal(Status.MALFORMED, detail)
+def _malformed(detail: str) -> Refused:
+    return Refused(Status.MALFORMED, detail)
 
 
 class EuDcc:
@@ -80,7 +71,7 @@ class EuDcc:
     def verify(self, text: str, context: VerifyContext) -> Credential:
         try:
             return _verify(text, context)
-        except Refusal as refusal:
+        except Refused as refusal:
             return Credential(self.id, refusal.status, detail=refusal.detail)
 
 
@@ -91,11 +82,11 @@ FORMAT = EuDcc()
 
 
 def unwrap(text: str) -> bytes:
-    """``HC1:`` text -> the COSE bytes (base45, then zlib with a size cap). Raises Refusal."""
+    """``HC1:`` text -> the COSE bytes (base45, then zlib with a size cap). Raises Refused."""
     if len(text) > MAX_QR_TEXT:
         raise _malformed("text longer than any QR code")
     if not text.startswith(PREFIX):
-        raise Refusal(Status.UNSUPPORTED, "not an HC1: code")
+        raise Refused(Status.UNSUPPORTED, "not an HC1: code")
     import base45
 
     try:

@@ -33,7 +33,7 @@ import zlib
 from collections.abc import Iterable
 from typing import Any
 
-from kiosk.formats.base import MAX_DECOMPRESSED, MAX_NESTING, VerifyContext
+from kiosk.formats.base import MAX_DECOMPRESSED, MAX_NESTING, Refused, VerifyContext
 from kiosk.model import Credential, Identity, Kind, Status, TestResult, Vaccination
 
 FORMAT_ID = "shc"
@@ -78,26 +78,17 @@ FINAL_OBSERVATION = {"final", "amended", "corrected"}
 MAX_NAME = 200
 
 
-class _Refused(Exception):
-    """One verification step failed; carries the status and a detail safe to log."""
-
-    def __init__(self, status: Status, detail: str):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
 # --------------------------------------------------------------------------- QR text
 
 
 def numeric_to_jws(digits: str) -> str:
     """``shc:/`` digits → compact JWS: each pair of digits is one character, its code minus 45."""
     if not digits or len(digits) % 2 or not digits.isascii() or not digits.isdigit():
-        raise _Refused(Status.MALFORMED, "shc:/ must be followed by an even number of digits")
+        raise Refused(Status.MALFORMED, "shc:/ must be followed by an even number of digits")
     # read the pairs as hex bytes (0x00-0x99) and map each through a table, all in C
     chars = bytes.fromhex(digits).translate(_PAIR_TABLE)
     if 0 in chars:  # 45 + 77 = 'z', the highest character of a compact JWS
-        raise _Refused(Status.MALFORMED, "a digit pair is out of range (00-77)")
+        raise Refused(Status.MALFORMED, "a digit pair is out of range (00-77)")
     return chars.decode("ascii")
 
 
@@ -144,11 +135,11 @@ def assemble_chunks(texts: Iterable[str]) -> str | None:
 
 def _b64url(part: str, what: str) -> bytes:
     if not _B64URL.fullmatch(part) or len(part) % 4 == 1:
-        raise _Refused(Status.MALFORMED, f"JWS {what} is not base64url")
+        raise Refused(Status.MALFORMED, f"JWS {what} is not base64url")
     try:
         return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
     except (binascii.Error, ValueError):
-        raise _Refused(Status.MALFORMED, f"JWS {what} is not base64url") from None
+        raise Refused(Status.MALFORMED, f"JWS {what} is not base64url") from None
 
 
 def _depth(value: Any) -> int:
@@ -167,11 +158,11 @@ def _json(data: bytes, what: str) -> Any:
     try:
         value = json.loads(data)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise _Refused(Status.MALFORMED, f"{what} is not valid JSON") from None
+        raise Refused(Status.MALFORMED, f"{what} is not valid JSON") from None
     if _depth(value) > MAX_NESTING:
-        raise _Refused(Status.MALFORMED, f"{what} is nested deeper than {MAX_NESTING} levels")
+        raise Refused(Status.MALFORMED, f"{what} is nested deeper than {MAX_NESTING} levels")
     if not isinstance(value, dict):
-        raise _Refused(Status.MALFORMED, f"{what} is not a JSON object")
+        raise Refused(Status.MALFORMED, f"{what} is not a JSON object")
     return value
 
 
@@ -181,13 +172,13 @@ def inflate(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error:
-        raise _Refused(Status.MALFORMED, "payload is not raw DEFLATE") from None
+        raise Refused(Status.MALFORMED, "payload is not raw DEFLATE") from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise _Refused(Status.MALFORMED, f"payload expands beyond {limit} bytes")
+        raise Refused(Status.MALFORMED, f"payload expands beyond {limit} bytes")
     if not inflater.eof:
-        raise _Refused(Status.MALFORMED, "payload's DEFLATE stream is truncated")
+        raise Refused(Status.MALFORMED, "payload's DEFLATE stream is truncated")
     if inflater.unused_data:
-        raise _Refused(Status.MALFORMED, "data after the payload's DEFLATE stream")
+        raise Refused(Status.MALFORMED, "data after the payload's DEFLATE stream")
     return out
 
 
@@ -227,23 +218,23 @@ def _codes(concept: Any, system: str) -> list[str]:
 
 def _date(value: Any, what: str) -> dt.date:
     if not isinstance(value, str) or len(value) < 10:
-        raise _Refused(Status.MALFORMED, f"{what} is not a full date")
+        raise Refused(Status.MALFORMED, f"{what} is not a full date")
     try:
         return dt.date.fromisoformat(value[:10])
     except ValueError:
-        raise _Refused(Status.MALFORMED, f"{what} is not a date") from None
+        raise Refused(Status.MALFORMED, f"{what} is not a date") from None
 
 
 def _instant(value: Any, what: str) -> dt.datetime:
     """A FHIR dateTime; a date alone is read as its first instant (UTC), a naive time as UTC."""
     if not isinstance(value, str):
-        raise _Refused(Status.MALFORMED, f"{what} is missing")
+        raise Refused(Status.MALFORMED, f"{what} is missing")
     try:
         if len(value) == 10:
             return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), dt.UTC)
         instant = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise _Refused(Status.MALFORMED, f"{what} is not a date and time") from None
+        raise Refused(Status.MALFORMED, f"{what} is not a date and time") from None
     return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
 
 
@@ -266,17 +257,17 @@ def _identity(patient: dict) -> Identity:
 def bundle_evidence(bundle: Any) -> tuple[Identity | None, list[Vaccination], list[TestResult]]:
     """The patient, the completed COVID-19 immunizations and the SARS-CoV-2 lab results of a bundle."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        raise _Refused(Status.MALFORMED, "credentialSubject.fhirBundle is not a FHIR Bundle")
+        raise Refused(Status.MALFORMED, "credentialSubject.fhirBundle is not a FHIR Bundle")
     entries = bundle.get("entry")
     if not isinstance(entries, list):
-        raise _Refused(Status.MALFORMED, "the FHIR Bundle has no entry list")
+        raise Refused(Status.MALFORMED, "the FHIR Bundle has no entry list")
     identity = None
     doses: list[tuple[dt.date, str]] = []
     tests: list[TestResult] = []
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
-            raise _Refused(Status.MALFORMED, "a Bundle entry has no resource")
+            raise Refused(Status.MALFORMED, "a Bundle entry has no resource")
         kind = resource.get("resourceType")
         if kind == "Patient" and identity is None:
             identity = _identity(resource)
@@ -323,7 +314,7 @@ class ShcFormat:
     def verify(self, text: str, context: VerifyContext) -> Credential:
         try:
             return self._verify(text.strip(), context)
-        except _Refused as refused:
+        except Refused as refused:
             return Credential(FORMAT_ID, refused.status, detail=refused.detail)
 
     def _verify(self, text: str, context: VerifyContext) -> Credential:
@@ -331,33 +322,33 @@ class ShcFormat:
         if "/" in body:
             chunk = _chunk(text)
             if chunk is None:
-                raise _Refused(Status.MALFORMED, "shc:/ text is neither digits nor a chunk C/N/digits")
+                raise Refused(Status.MALFORMED, "shc:/ text is neither digits nor a chunk C/N/digits")
             index, count, body = chunk
             if count != 1 or index != 1:
-                raise _Refused(
+                raise Refused(
                     Status.MALFORMED,
                     f"part {index} of {count} of a chunked SMART Health Card (deprecated form); all parts are needed",
                 )
         jws = numeric_to_jws(body)
         parts = jws.split(".")
         if len(parts) != 3:
-            raise _Refused(Status.MALFORMED, "not a compact JWS (header.payload.signature)")
+            raise Refused(Status.MALFORMED, "not a compact JWS (header.payload.signature)")
         header = _json(_b64url(parts[0], "header"), "JWS header")
         if not isinstance(header.get("alg"), str):
-            raise _Refused(Status.MALFORMED, "JWS header has no algorithm (alg)")
+            raise Refused(Status.MALFORMED, "JWS header has no algorithm (alg)")
         if header.get("alg") != "ES256":
-            raise _Refused(Status.UNSUPPORTED, f"JWS algorithm {str(header.get('alg'))[:20]!r} is not ES256")
+            raise Refused(Status.UNSUPPORTED, f"JWS algorithm {str(header.get('alg'))[:20]!r} is not ES256")
         if header.get("zip") != "DEF":
-            raise _Refused(Status.MALFORMED, "JWS payload must be DEFLATE-compressed (zip: DEF)")
+            raise Refused(Status.MALFORMED, "JWS payload must be DEFLATE-compressed (zip: DEF)")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise _Refused(Status.MALFORMED, "JWS header has no key id (kid)")
+            raise Refused(Status.MALFORMED, "JWS header has no key id (kid)")
         payload = _json(inflate(_b64url(parts[1], "payload")), "JWS payload")
         signature = _b64url(parts[2], "signature")
 
         iss = payload.get("iss")
         if not isinstance(iss, str) or not iss:
-            raise _Refused(Status.MALFORMED, "payload has no issuer (iss)")
+            raise Refused(Status.MALFORMED, "payload has no issuer (iss)")
         issuer_url = iss[:300]
         from kiosk.shc_issuers import normalise_iss
 
@@ -400,7 +391,7 @@ class ShcFormat:
             return refuse(Status.MALFORMED, "vc has no credentialSubject")
         try:
             identity, vaccinations, tests = bundle_evidence(subject.get("fhirBundle"))
-        except _Refused as refused:
+        except Refused as refused:
             return refuse(refused.status, refused.detail)
         kind = Kind.VACCINATION if vaccinations else Kind.TEST if tests else Kind.UNKNOWN
         return Credential(
