@@ -130,6 +130,8 @@ class PolicySection:
     accept_formats: tuple[str, ...] = opt(FORMAT_IDS, choices=FORMAT_IDS)
     reentry_minutes: float = opt(10.0, min=0.0, max=1440.0)  # 0 = no re-entry guard
     unsynchronised_clock: str = opt("admit_and_flag", choices=("admit_and_flag", "refuse"))
+    # days since a dose or a positive test are counted in the venue's local calendar
+    timezone: str = "Asia/Ho_Chi_Minh"
     vaccination: VaccinationRules = opt(factory=VaccinationRules)
     test: TestRules = opt(factory=TestRules)
     recovery: RecoveryRules = opt(factory=RecoveryRules)
@@ -304,6 +306,12 @@ def _cross_checks(config: Config) -> list[str]:
     if config.sync.url and not config.sync.url.startswith(("http://", "https://")):
         problems.append("sync.url: must start with https:// (or http:// on a lab network)")
     rules = config.policy
+    try:
+        import zoneinfo
+
+        zoneinfo.ZoneInfo(rules.timezone)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        problems.append(f"policy.timezone: {rules.timezone!r} is not an IANA time zone (e.g. Asia/Ho_Chi_Minh)")
     if rules.vaccination.min_days_after_last_dose >= rules.vaccination.max_days_after_last_dose:
         problems.append("policy.vaccination.min_days_after_last_dose: must be below max_days_after_last_dose")
     if rules.recovery.min_days_after_positive >= rules.recovery.max_days_after_positive:

@@ -63,9 +63,11 @@ class Policy:
             return Decision("pass", "checked_in")
         if credential.kind in (Kind.IDENTITY, Kind.UNKNOWN):
             return Decision("fail", "health_certificate_required")
+        from zoneinfo import ZoneInfo
+
         from kiosk.rules import evaluate
 
-        return evaluate(credential, self.rules, now)
+        return evaluate(credential, self.rules, now.astimezone(ZoneInfo(self.rules.timezone)))
 
 
 def _normalise(text: str) -> str:

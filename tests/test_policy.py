@@ -70,3 +70,15 @@ def test_person_key_matches_across_formats_and_is_keyed(tmp_path):
     assert person_key(Identity("NGUYEN VAN AN", "1991"), secret) != a
     assert person_key(Identity("Nguyễn Văn An", "1990-01-01"), b"other secret") != a
     assert "NGUYEN" not in a
+
+
+def test_health_mode_counts_days_in_the_venue_time_zone():
+    from kiosk.model import Vaccination
+
+    dose = Vaccination(date=dt.date(2026, 11, 16), dose_number=2, series_doses=2, product="EU/1/20/1528")
+    cred = Credential("eu-dcc", Status.VALID, Kind.VACCINATION, Identity("A", "1990"), evidence=(dose,))
+    evening_utc = dt.datetime(2026, 11, 29, 20, tzinfo=dt.timezone.utc)  # already 30 Nov in Hanoi
+    hanoi = Policy(PolicySection(mode="health")).decide(cred, now=evening_utc)
+    utc = Policy(PolicySection(mode="health", timezone="UTC")).decide(cred, now=evening_utc)
+    assert (hanoi.decision, hanoi.reason) == ("pass", "vaccinated")
+    assert (utc.decision, utc.reason) == ("fail", "vaccination_too_recent")
