@@ -269,10 +269,23 @@ def check_screen(state: _State) -> str:
         screen.show(View(state="idle", venue=state.config.kiosk.venue))
         size = getattr(screen, "size", None)  # the pygame screen's (width, height)
         size = size() if callable(size) else size
+        driver = _sdl_driver()
     finally:
         screen.close()
-    driver = os.environ.get("SDL_VIDEODRIVER", "SDL's choice")
     return f"{state.config.screen.driver} ({driver})" + (f": {size[0]}x{size[1]}" if size else "")
+
+
+def _sdl_driver() -> str:
+    """The video driver SDL picked (kmsdrm on a Pi without a desktop), while the display is open."""
+    import sys
+
+    pygame = sys.modules.get("pygame")
+    try:
+        if pygame is not None and pygame.display.get_init():
+            return pygame.display.get_driver()
+    except Exception:  # noqa: BLE001 - only a detail of the report
+        pass
+    return os.environ.get("SDL_VIDEODRIVER", "SDL's choice")
 
 
 # --------------------------------------------------------------------------- system
