@@ -194,6 +194,31 @@ def test_the_found_code_is_outlined_where_it_is_in_the_preview(font, mirror, col
     assert tuple(inside) == (90, 90, 90)  # the frame itself, grey
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_redrawing_only_what_changed_gives_the_same_picture_as_drawing_it_all(font, size):
+    text = sp.Text(font)
+    incremental = sp.Painter(size, "Cổng A", text)
+    surface = pygame.Surface(size)
+    frame_a = np.full((480, 640), 60, np.uint8)
+    frame_b = np.full((480, 640), 200, np.uint8)
+    sequence = [
+        (View(state="idle", frame=frame_a, outline=((10, 10), (300, 10), (300, 300), (10, 300))), 1.0, "08:30"),
+        (View(state="idle", frame=frame_b, outline=((400, 200), (600, 200), (600, 400), (400, 400))), 1.0, "08:30"),
+        (View(state="idle", frame=frame_b, status=StatusBar(online=False, undelivered=4)), 1.0, "08:31"),
+        (View(state="pass", reason="ok", masked_name="NVA 1990"), 0.9, "08:31"),
+        (View(state="pass", reason="ok", masked_name="NVA 1990"), 0.3, "08:31"),
+        (View(state="offline"), 1.0, "08:31"),
+        (View(state="idle", frame=frame_a), 1.0, "08:31"),
+    ]
+    for view, left, clock in sequence:
+        changed = incremental.paint(surface, view, card_left=left, clock_text=clock)
+        fresh = pygame.Surface(size)
+        assert sp.Painter(size, "Cổng A", text).paint(fresh, view, card_left=left, clock_text=clock) is None
+        assert np.array_equal(pixels(surface), pixels(fresh)), view.state
+        if changed is not None:  # a partial redraw names rectangles that lie on the screen
+            assert all(0 <= x and 0 <= y and x + w <= size[0] and y + h <= size[1] for x, y, w, h in changed)
+
+
 def test_a_preview_without_a_frame_says_the_camera_is_awaited(font):
     p, surface = painter(font)
     p.paint(surface, View(state="idle"))

@@ -1,0 +1,133 @@
+"""The loop's frame rate with the pygame screen on, beside the same loop with the null screen.
+
+    python benchmarks/screen.py [--visitors N] [--repeats R]
+
+Generated visitors' codes in 640x480 camera frames (held four frames each, two empty frames
+between), replayed as fast as the loop takes them through the real loop (decode, debounce,
+verify, policy, journal commit, mock pins). The screen is the real ``PygameScreen`` on SDL's
+dummy video driver (it draws into memory exactly as on a display, without the final copy to
+the panel), at 800x480 and 1920x1080, with its render thread capped at 15 draws a second as in
+the kiosk. Runs are interleaved and repeated; medians are printed. For contrast, one line draws
+every frame on the loop's own thread, which is what the render thread avoids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ["SDL_VIDEODRIVER"] = "dummy"
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+
+class InlineScreen:
+    """Draws every view on the caller's thread: what the kiosk must not do (for contrast)."""
+
+    def __init__(self, screen):
+        self.screen = screen
+
+    def show(self, view) -> None:
+        self.screen.show(view)
+        self.screen.render()
+
+    def close(self) -> None:
+        self.screen.close()
+
+    @property
+    def frames_drawn(self) -> int:
+        return self.screen.frames_drawn
+
+    @property
+    def draw_seconds(self) -> float:
+        return self.screen.draw_seconds
+
+
+def make_screen(kind: str):
+    from drivers.screen import NullScreen
+    from drivers.screen_pygame import PygameScreen
+
+    if kind == "null":
+        return NullScreen()
+    size, _, mode = kind.partition(" ")
+    width, height = map(int, size.split("x"))
+    section = SimpleNamespace(fullscreen=False, width=width, height=height, result_seconds=3.0, font="", sound=False)
+    if mode == "inline":
+        return InlineScreen(PygameScreen(section, venue="Bến xe Mỹ Đình · Cổng số 2", threaded=False))
+    return PygameScreen(section, venue="Bến xe Mỹ Đình · Cổng số 2", max_fps=15.0)
+
+
+def run_once(kind: str, frames) -> tuple[float, int, float, int]:
+    """(loop frames a second, screen draws, seconds spent drawing, decisions)."""
+    from gpiozero.pins.mock import MockFactory
+
+    from drivers.camera import Camera, ReplaySource
+    from kiosk import config as config_mod
+    from kiosk.app import build_kiosk
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config, problems = config_mod.parse({
+            "kiosk": {"state_dir": tmp, "clock": "assume_synchronised"},
+            "camera": {"driver": "replay", "replay_path": tmp},
+            "policy": {"reentry_minutes": 0.0},
+        })
+        assert not problems, problems
+        screen = make_screen(kind)
+        camera = Camera(ReplaySource(frames=frames, realtime=False))
+        kiosk = build_kiosk(config, camera=camera, screen=screen, pin_factory=MockFactory())
+        start = time.perf_counter()
+        kiosk.run(stop_at_end=True)
+        elapsed = time.perf_counter() - start
+        fps = kiosk.stats.frames / elapsed
+        decisions = kiosk.stats.decisions
+        kiosk.close()  # closes the screen too
+        return fps, getattr(screen, "frames_drawn", 0), getattr(screen, "draw_seconds", 0.0), decisions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=80)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-inline", action="store_true", help="skip the draw-every-frame contrast")
+    args = parser.parse_args()
+
+    import logging
+
+    logging.disable(logging.WARNING)
+    from kiosk.visitors import frames_for, generate
+
+    frames = frames_for(list(generate(args.visitors)), size=(640, 480))
+    kinds = ["null", "800x480", "1920x1080"]
+    if not args.no_inline:
+        kinds += ["800x480 inline", "1920x1080 inline"]
+    results: dict[str, list[tuple]] = {k: [] for k in kinds}
+    run_once("null", frames[:50])  # warm up imports and caches
+    for _ in range(args.repeats):
+        for kind in kinds:  # interleaved, so drift in the machine's load hits every kind alike
+            results[kind].append(run_once(kind, frames))
+
+    null_fps = statistics.median(r[0] for r in results["null"])
+    print(f"{len(frames)} frames of 640x480 per run, {args.repeats} runs each, medians; "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'screen':<32} {'loop fps':>9} {'(min-max)':>11} {'vs null':>8} {'draws/s':>8} {'ms/draw':>8} "
+          f"{'decisions':>9}")
+    for kind in kinds:
+        runs = results[kind]
+        fps = statistics.median(r[0] for r in runs)
+        per_run_seconds = statistics.median(len(frames) / r[0] for r in runs)
+        draws = statistics.median(r[1] for r in runs)
+        ms = statistics.median(1000 * r[2] / r[1] for r in runs) if draws else 0.0
+        label = {"null": "null screen"}.get(kind, f"pygame {kind}" + ("" if "inline" in kind else " (thread, 15/s)"))
+        spread = f"{min(r[0] for r in runs):.0f}-{max(r[0] for r in runs):.0f}"
+        print(f"{label:<32} {fps:>9.0f} {spread:>11} {fps / null_fps - 1:>+8.1%} {draws / per_run_seconds:>8.1f} "
+              f"{ms:>8.2f} {statistics.median(r[3] for r in runs):>9.0f}")
+
+
+if __name__ == "__main__":
+    main()
