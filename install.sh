@@ -464,7 +464,7 @@ do_uninstall() {
         changed "removed $WRAPPER"
     fi
     if [ -e "$ROOT$PREFIX" ]; then
-        rm -rf "${ROOT:?}$PREFIX"
+        rm -rf -- "${ROOT}${PREFIX:?}"
         changed "removed $PREFIX"
     fi
     if [ -n "$ROOT" ]; then
@@ -477,7 +477,7 @@ do_uninstall() {
         local dir
         for dir in "$ETC" "$STATE"; do
             if [ -e "$ROOT$dir" ]; then
-                rm -rf "${ROOT:?}$dir"
+                rm -rf -- "${ROOT}${dir:?}"
                 changed "purged $dir"
             fi
         done

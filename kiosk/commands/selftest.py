@@ -27,6 +27,7 @@ from pathlib import Path
 
 from kiosk.commands._common import add_config_argument, load_config
 from kiosk.config import Config
+from kiosk.errors import KioskError
 
 log = logging.getLogger("kiosk.selftest")
 
@@ -98,6 +99,8 @@ def run_checks(config: Config, skip: set[str] = frozenset(), service_active: boo
                 results.append(Result(name, SKIP, str(exc)))
             except Failed as exc:
                 results.append(Result(name, FAIL, str(exc)))
+            except KioskError as exc:  # the kiosk's own errors already say what is wrong
+                results.append(Result(name, FAIL, _one_line(exc)))
             except Exception as exc:  # noqa: BLE001 - a broken part is a FAIL line, not a crash
                 log.debug("check %s", name, exc_info=True)
                 results.append(Result(name, FAIL, f"{type(exc).__name__}: {_one_line(exc)}"))
