@@ -315,13 +315,16 @@ class Uploader:
             if response.status_code == 304:
                 self.bundles.confirm(kind)
                 outcomes[kind] = "current"
-                continue
-            try:
-                bundle = self.bundles.accept(kind, response.content, response.headers.get("ETag"))
-                outcomes[kind] = f"version {bundle.version}"
-            except BundleError as exc:
-                log.error("%s bundle from %s REFUSED, keeping the last good copy: %s", kind, self.base, exc)
-                outcomes[kind] = "refused"
+            else:
+                try:
+                    bundle = self.bundles.accept(kind, response.content, response.headers.get("ETag"))
+                    outcomes[kind] = f"version {bundle.version}"
+                except BundleError as exc:
+                    log.error("%s bundle from %s REFUSED, keeping the last good copy: %s", kind, self.base, exc)
+                    outcomes[kind] = "refused"
+                    continue
+            if kind == "trust-list":  # `kiosk status` reports the trust list's age from this
+                self.journal.set_meta("trust_updated_at", _now_iso())
         return outcomes
 
     def send_heartbeat(self) -> None:

@@ -179,7 +179,9 @@ def test_bundles_are_fetched_with_etags_and_a_forged_one_is_refused(city, tmp_pa
         assert uploader.fetch_bundles() == {k: "not published" for k in bundles.KINDS}
         city.store.publish("trust-list", {"certificates": []})
         city.store.publish("rules", {"vaccination": {"min_days_after_last_dose": 14}})
+        assert journal.get_meta("trust_updated_at") is None
         assert uploader.fetch_bundles()["trust-list"] == "version 1"
+        assert journal.get_meta("trust_updated_at")  # what `kiosk status` reports the age from
         assert uploader.fetch_bundles() == {"trust-list": "current", "revocations": "not published", "rules": "current"}
         city.store.publish("trust-list", {"certificates": [{"kid": "AQID"}]})
         assert uploader.fetch_bundles()["trust-list"] == "version 2"
