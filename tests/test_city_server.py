@@ -5,7 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
 import stat
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
@@ -195,3 +199,25 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
     assert kiosk_city_main(["bogus"]) == 2
     err = capsys.readouterr().err
     assert err.count("kiosk-city: error:") == 2
+
+
+def test_serve_answers_on_the_given_address_and_makes_its_keys(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "sync.server.cli", "serve", "--data", str(tmp_path / "city"),
+                             "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        health = None
+        for _ in range(100):
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).json()
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert health and health["ok"] and health["protocol"] == 1
+        assert (tmp_path / "city" / "keys" / "bundle.pub").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

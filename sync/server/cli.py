@@ -43,7 +43,7 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kiosk-city", description=__doc__.split("\n\n")[0],
+    parser = _Parser(prog="kiosk-city", description="The reference city server and its admin commands.",
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="log debug messages; show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
