@@ -351,7 +351,7 @@ class Uploader:
     def run(self, once: bool = False, attempts: int = 5, on_pass: Callable[[PassResult], None] | None = None) -> int:
         """Deliver until stopped (or, with ``once``, until the queue is empty or ``attempts``
         tries in a row failed). Returns the number of entries left undelivered."""
-        from sync.retention import check_disk, purge
+        from sync.retention import housekeeping
 
         failures = 0
         next_side = 0.0  # bundles and heartbeat
@@ -359,8 +359,7 @@ class Uploader:
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= next_purge:
-                purge(self.journal, self.config.journal.retention_days)
-                check_disk(self.journal.path, self.config.journal.disk_alarm_percent)
+                housekeeping(self.journal, self.config.journal.retention_days, self.config.journal.disk_alarm_percent)
                 next_purge = now + PURGE_EVERY_SECONDS
             try:
                 self.journal.set_meta("last_sync_attempt", _now_iso())

@@ -91,3 +91,10 @@ def check_disk(journal_path: str | os.PathLike, alarm_percent: float) -> DiskSta
     if state.alarm:
         log.error("DISK ALARM: %s; undelivered entries are kept: deliver or export them", state.message())
     return state
+
+
+def housekeeping(journal: Journal, retention_days: int, alarm_percent: float) -> DiskState:
+    """Purge and check the disk: what ``kiosk sync`` does every hour, and ``kiosk export`` after
+    a receipt (a venue with no network has no other delivery to trigger it)."""
+    purge(journal, retention_days)
+    return check_disk(journal.path, alarm_percent)

@@ -108,3 +108,13 @@ def test_exported_entries_are_confirmed_by_the_next_online_sync(tmp_path):
         synced = kiosk("sync", "--once", "--config", str(config_path))
         assert synced.returncode == 0, synced.stderr
         assert city.store.stats["entries_duplicate"] == 20 and city.store.count() == 20
+
+
+def test_a_kiosk_without_a_server_still_purges_and_says_what_is_left(tmp_path):
+    config, config_path = _setup(tmp_path)
+    text = config_path.read_text().replace('url = "https://city.example"', 'url = ""')
+    config_path.write_text(text)
+    fill_journal(config, 2)
+    result = kiosk("sync", "--once", "--config", str(config_path))
+    assert result.returncode == 1
+    assert "2 left undelivered" in result.stdout and "sync.url is empty" in result.stderr

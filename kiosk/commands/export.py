@@ -23,6 +23,7 @@ def run(args) -> int:
     from kiosk.errors import ConfigError
     from kiosk.journal import Journal
     from sync.carry import apply_receipt, write_export
+    from sync.retention import housekeeping
 
     config = load_config(args)
     with Journal(config.journal_path) as journal:
@@ -30,6 +31,7 @@ def run(args) -> int:
             if not config.sync.bundle_public_key:
                 raise ConfigError("sync.bundle_public_key: needed to check the city's signature on a receipt")
             changed = apply_receipt(journal, config.kiosk.id, config.sync.bundle_public_key, args.receipt)
+            housekeeping(journal, config.journal.retention_days, config.journal.disk_alarm_percent)
             left = journal.counts()["undelivered"]
             print(f"{changed} entries marked delivered by the receipt; {left} left undelivered")
             return 0

@@ -1,8 +1,9 @@
 """Deliver journal entries to the city server; fetch its signed bundles; send heartbeats.
 
-Runs until stopped (SIGTERM/SIGINT), as its own systemd unit beside `kiosk run`. With --once it
-delivers what it can and exits 0 only when nothing is left undelivered (1 otherwise, saying how
-many and why). Entries the city refuses as invalid are quarantined: kept, reported here and in
+Runs until stopped (SIGTERM/SIGINT), as its own systemd unit beside `kiosk run`; it also purges
+delivered entries after journal.retention_days and raises the disk alarm (with an empty
+sync.url, that is all it does). With --once it delivers what it can and exits 0 only when
+nothing is left undelivered (1 otherwise, saying how many and why). Entries the city refuses as invalid are quarantined: kept, reported here and in
 `kiosk status`, never re-sent as they are; --retry-quarantined puts them back in the queue once
 the cause is fixed.
 """
@@ -48,6 +49,8 @@ def run(args) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if not config.sync.url:
+        return _housekeeping_only(config, args.once, stop)
     with Journal(config.journal_path) as journal:
         if args.retry_quarantined:
             released = journal.release_quarantine()
@@ -66,3 +69,23 @@ def run(args) -> int:
     for row in quarantined:
         print(f"  quarantined {row['id']} (recorded {row['at']}): {row['quarantine_reason']}", file=sys.stderr)
     return 0 if left == 0 else 1
+
+
+def _housekeeping_only(config, once: bool, stop: threading.Event) -> int:
+    """No city server configured (a venue that carries its entries with `kiosk export`): keep
+    purging delivered entries and watching the disk, so the unit is still worth running."""
+    from kiosk.journal import Journal
+    from sync.client import PURGE_EVERY_SECONDS
+    from sync.retention import housekeeping
+
+    log.warning("sync.url is empty: nothing is delivered; only retention and the disk alarm run "
+                "(carry entries with kiosk export)")
+    while True:
+        with Journal(config.journal_path) as journal:
+            housekeeping(journal, config.journal.retention_days, config.journal.disk_alarm_percent)
+            left = journal.counts()["undelivered"]
+        if once:
+            print(f"0 delivered (no sync.url), {left} left undelivered")
+            return 0 if left == 0 else 1
+        if stop.wait(PURGE_EVERY_SECONDS):
+            return 0

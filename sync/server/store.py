@@ -190,8 +190,9 @@ def validate_entry(entry: Any, kiosk_id: str | None) -> tuple[tuple | None, str 
         entry_id = str(uuid.UUID(raw_id)) if isinstance(raw_id, str) and len(raw_id) == 36 else None
     except ValueError:
         entry_id = None
-    if entry_id is None:
-        problems.append("id: expected a UUID")
+    if entry_id != raw_id:  # acked ids must be byte-equal to the sent ones, so only canonical form
+        entry_id = None
+        problems.append("id: expected a UUID in lower-case canonical form")
     entry_kiosk = _text(entry, "kiosk_id", problems)
     if kiosk_id is not None and entry_kiosk and entry_kiosk != kiosk_id:
         problems.append("kiosk_id: does not match the kiosk the token belongs to")
