@@ -128,7 +128,7 @@ class Uploader:
         self.delivered_total = 0  # over the life of this uploader, including interrupted passes
         self._acked_this_pass = False
         self.bundles = (
-            BundleStore(resolve_path(config.kiosk.state_dir, self._base_dir), config.sync.bundle_public_key)
+            BundleStore(Path(config.kiosk.state_dir), config.sync.bundle_public_key)  # as config.journal_path does
             if config.sync.bundle_public_key else None
         )
         if self.base.startswith("http://") and not self._loopback():
