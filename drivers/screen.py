@@ -61,6 +61,9 @@ class NullScreen:
 def open_screen(config) -> Screen:
     """The screen the config asks for."""
     if config.screen.driver == "pygame":
+        import os
+
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         from drivers.screen_pygame import PygameScreen
 
         return PygameScreen(config.screen, venue=config.kiosk.venue)

@@ -27,15 +27,64 @@ def open_journal(config: Config):
     return Journal(config.journal_path, sealer=make_sealer(config))
 
 
+def city_bundles(config: Config):
+    """The last good bundles the city published (verified on every read), or None without a key."""
+    if not config.sync.bundle_public_key:
+        return None
+    from sync.bundles import BundleStore
+
+    return BundleStore(config.kiosk.state_dir, config.sync.bundle_public_key)
+
+
+def bundle_stamp(config: Config) -> float:
+    """Changes when the sync process stores a new bundle (newest modification time)."""
+    bundles = city_bundles(config)
+    if bundles is None or not bundles.folder.is_dir():
+        return 0.0
+    return max((p.stat().st_mtime for p in bundles.folder.iterdir()), default=0.0)
+
+
 def load_trust(config: Config):
-    """The trust store from the config's files, else from the last good city bundle."""
+    """The trust store: the config's own files where given, else the city's last good bundles."""
     from kiosk.shc_issuers import add_config_issuers
     from kiosk.trust import from_config
 
     store = from_config(config.trust.trust_list, config.trust.revocations)
+    bundles = city_bundles(config)
+    if bundles is not None:
+        for kind, path, add in (("trust-list", config.trust.trust_list, store.add_trust_document),
+                                ("revocations", config.trust.revocations, store.add_revocation_document)):
+            content = None if path else bundles.content(kind)
+            if content is not None:
+                add(content)
+                log.info("using the city's %s bundle", kind)
     base = Path(config.source).resolve().parent if config.source else Path.cwd()
     add_config_issuers(store, config.trust, base)
     return store
+
+
+RULE_SECTIONS = ("vaccination", "test", "recovery")
+
+
+def apply_city_rules(config: Config) -> Config:
+    """The health rules the city published ({"vaccination": {...}, "test": ..., "recovery": ...},
+    keys as in [policy.*]) replace the config's; the venue keeps its mode and formats.
+    A rules bundle that does not validate is logged and ignored: the kiosk keeps its own."""
+    import dataclasses
+
+    from kiosk import config as config_mod
+
+    bundles = city_bundles(config)
+    rules = bundles.content("rules") if bundles is not None else None
+    if not isinstance(rules, dict):
+        return config
+    data = {name: rules[name] for name in RULE_SECTIONS if name in rules}
+    parsed, problems = config_mod.parse({"policy": data})
+    if problems or parsed is None:
+        log.error("city rules bundle refused: %s", "; ".join(problems))
+        return config
+    policy = dataclasses.replace(config.policy, **{n: getattr(parsed.policy, n) for n in data})
+    return dataclasses.replace(config, policy=policy)
 
 
 def person_secret(config: Config) -> bytes:
@@ -55,6 +104,7 @@ def build_kiosk(config: Config, *, camera=None, gate=None, screen=None, clock=No
     from kiosk.loop import Kiosk
 
     Path(config.kiosk.state_dir).mkdir(parents=True, exist_ok=True)
+    config = apply_city_rules(config)
     journal = journal or open_journal(config)
     gate = gate or open_gate(config, pin_factory=pin_factory, on_event=on_gate_event)
     return Kiosk(

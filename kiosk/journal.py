@@ -102,6 +102,8 @@ class Journal:
             if mode.lower() != "wal":
                 raise JournalError(f"{self.path}: could not switch to WAL mode (got {mode})")
             conn.execute("PRAGMA synchronous = FULL")
+            # purged rows and cleared re-entry keys are overwritten, not left in free pages
+            conn.execute("PRAGMA secure_delete = ON")
             conn.execute("PRAGMA foreign_keys = ON")
             self.db = sqlite_utils.Database(conn)
             self._migrate()

@@ -28,6 +28,8 @@ from kiosk.reasons import message
 
 log = logging.getLogger(__name__)
 
+HOUSEKEEPING_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -100,8 +102,11 @@ class Kiosk:
         self._result_until = 0.0
         self._ready_sent = False
         self._camera_ok = True
-        self._disk_alarm = False
+        self._disk_alarm = False  # the disk is fuller than the configured threshold
+        self._journal_failed = False  # the last journal write failed
         self._pending_config = None
+        self._next_housekeeping = 0.0
+        self._bundle_stamp: float | None = None
 
     # ------------------------------------------------------------------ one visitor
     def decide(self, text: str, frame_captured: float | None = None) -> Outcome:
@@ -135,12 +140,12 @@ class Kiosk:
                 reason=decision.reason, kind=credential.kind.value, flags=decision.flags,
                 identity=credential.identity, person_key=key, frame_age_ms=round(age_ms, 3),
             )
-            self._disk_alarm = False
+            self._journal_failed = False
         except JournalError as exc:
             # nobody enters unrecorded: a journal that cannot write keeps the gate shut
             log.error("ALARM journal write failed, gate kept shut: %s", exc)
             self.stats.unrecorded += 1
-            self._disk_alarm = True
+            self._journal_failed = True
             entry = None
             decision = Decision("fail", "journal_unavailable", decision.flags)
         if entry is not None and decision.passed:
@@ -178,8 +183,29 @@ class Kiosk:
         for text in self.debouncer.new_codes(texts, frame.at):
             outcomes.append(self.decide(text, frame.captured))
         self.stats.frames += 1
+        if frame.captured >= self._next_housekeeping:
+            self._housekeeping()
+            self._next_housekeeping = frame.captured + HOUSEKEEPING_SECONDS
         self._refresh_view(frame, codes)
         return outcomes
+
+    def _housekeeping(self) -> None:
+        """Every half minute: the disk alarm, and new city bundles fetched by the sync process."""
+        from kiosk.app import bundle_stamp, load_trust
+        from sync.retention import disk_state
+
+        try:
+            disk = disk_state(self.journal.path, self.config.journal.disk_alarm_percent)
+            if disk.alarm and not self._disk_alarm:
+                log.error("ALARM %s", disk.message())
+            self._disk_alarm = disk.alarm
+            stamp = bundle_stamp(self.config)
+            if self._bundle_stamp is not None and stamp != self._bundle_stamp:
+                self.trust = load_trust(self.config)
+                log.info("trust store reloaded from new city bundles")
+            self._bundle_stamp = stamp
+        except Exception as exc:  # housekeeping must never stop the gate
+            log.error("housekeeping failed: %s", exc)
 
     def _show_result(self, outcome: Outcome) -> None:
         msg = message(outcome.decision.reason)
@@ -199,7 +225,7 @@ class Kiosk:
             online=None,
             clock_synchronised=self.clock.synchronised(),
             camera_ok=self._camera_ok,
-            disk_alarm=self._disk_alarm,
+            disk_alarm=self._disk_alarm or self._journal_failed,
         )
 
     def _refresh_view(self, frame: Frame | None, codes=()) -> None:
@@ -210,7 +236,7 @@ class Kiosk:
             view = View(state="idle", venue=self.config.kiosk.venue)
         if not self._camera_ok:
             view = View(state="offline", venue=self.config.kiosk.venue)
-        elif self._disk_alarm and view.state == "idle":
+        elif (self._disk_alarm or self._journal_failed) and view.state == "idle":
             view = View(state="disk_full", venue=self.config.kiosk.venue)
         outline = codes[0].corners if codes else ()
         self._view = dataclasses.replace(view, frame=frame.image if frame else None, outline=outline,
@@ -279,8 +305,9 @@ class Kiosk:
 
     def _apply_reload(self) -> None:
         config, self._pending_config = self._pending_config, None
-        from kiosk.app import load_trust
+        from kiosk.app import apply_city_rules, load_trust
 
+        config = apply_city_rules(config)
         if config.gate != self.config.gate or config.camera != self.config.camera:
             log.warning("gate and camera settings change only on restart")
         self.config = config

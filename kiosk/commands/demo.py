@@ -131,6 +131,7 @@ def _headless_screen(config):
     import os
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     try:
         from drivers.screen_pygame import PygameScreen
 

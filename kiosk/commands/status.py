@@ -13,28 +13,31 @@ def add_arguments(parser) -> None:
 
 
 def collect(config) -> dict:
-    """The status as a dict (also what the heartbeat and selftest report)."""
-    import shutil
+    """The status as a dict (what `kiosk status` prints; no personal data)."""
+    import datetime as dt
 
+    from kiosk.app import city_bundles
     from kiosk.clock import open_clock
     from kiosk.journal import Journal, parse_iso
+    from sync.retention import disk_state
 
     status: dict = {"kiosk_id": config.kiosk.id, "venue": config.kiosk.venue}
     with Journal(config.journal_path) as journal:
         status.update(journal.counts())
+        status.update(journal.sync_counts())
         status["last_sync"] = journal.get_meta("last_sync")
         status["last_scan"] = (journal.last_entry() or {}).get("at")
         trust_at = journal.get_meta("trust_updated_at")
     status["trust_list_age_hours"] = None
     if trust_at:
-        import datetime as dt
-
         age = dt.datetime.now(dt.timezone.utc) - parse_iso(trust_at)
         status["trust_list_age_hours"] = round(age.total_seconds() / 3600, 2)
+    bundles = city_bundles(config)
+    status["bundles"] = bundles.status() if bundles is not None else {}
     status["clock_synchronised"] = open_clock(config.kiosk).synchronised()
-    usage = shutil.disk_usage(config.journal_path.parent)
-    status["disk_used_percent"] = round(100 * usage.used / usage.total, 1)
-    status["disk_alarm"] = status["disk_used_percent"] >= config.journal.disk_alarm_percent
+    disk = disk_state(config.journal_path, config.journal.disk_alarm_percent)
+    status["disk_used_percent"] = disk.used_percent
+    status["disk_alarm"] = disk.alarm
     return status
 
 
@@ -46,5 +49,7 @@ def run(args) -> int:
         return 0
     width = max(len(k) for k in status)
     for key, value in status.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v.get('age_seconds') if isinstance(v, dict) else v}" for k, v in value.items()) or "-"
         print(f"{key:<{width}}  {'-' if value is None else value}")
     return 0
