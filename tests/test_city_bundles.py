@@ -1,0 +1,71 @@
+"""The kiosk uses what the city publishes: trust list and health rules, verified, last good copy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from kiosk import config as config_mod
+from kiosk.app import apply_city_rules, load_trust
+from kiosk.cli import main
+from kiosk.formats import verify
+from kiosk.formats.base import VerifyContext
+from kiosk.issuing.dcc import DccIssuer
+from kiosk.model import Identity, Status
+from sync.client import sync_once
+from sync.server.embedded import start_server
+
+NOW = dt.datetime.now(dt.timezone.utc)
+
+
+@pytest.fixture
+def city(tmp_path):
+    with start_server(tmp_path / "city") as server:
+        yield server
+
+
+def kiosk_config(server, tmp_path):
+    enrollment = server.enroll("k-bundles", state_dir=tmp_path / "state", simulated=True)
+    config, problems = config_mod.parse(enrollment.config, base=tmp_path)
+    assert not problems, problems
+    return config
+
+
+def test_trust_list_and_rules_from_the_city(city, tmp_path):
+    issuer = DccIssuer.create(country="VN", valid_from=NOW - dt.timedelta(days=30))
+    code = issuer.vaccination(Identity("Trần Thị Mai", "1990-05-06"), NOW.date() - dt.timedelta(days=20))
+    config = kiosk_config(city, tmp_path)
+    ctx = lambda trust: VerifyContext(now=dt.datetime.now(dt.timezone.utc), trust=trust)  # noqa: E731
+    assert verify(code, ctx(load_trust(config))).status is Status.UNKNOWN_ISSUER
+
+    city.store.publish("trust-list", issuer.trust_list())
+    city.store.publish("rules", {"vaccination": {"min_days_after_last_dose": 21}})
+    assert sync_once(config).undelivered == 0
+
+    assert verify(code, ctx(load_trust(config))).status is Status.VALID
+    assert apply_city_rules(config).policy.vaccination.min_days_after_last_dose == 21
+    assert apply_city_rules(config).policy.mode == config.policy.mode  # the venue keeps its mode
+
+
+def test_invalid_rules_bundle_is_ignored(city, tmp_path, caplog):
+    config = kiosk_config(city, tmp_path)
+    city.store.publish("rules", {"vaccination": {"min_days_after_last_dose": "soon"}})
+    sync_once(config)
+    assert apply_city_rules(config) == config
+    assert "city rules bundle refused" in caplog.text
+
+
+def test_status_json_reports_bundles_and_counts(city, tmp_path, capsys):
+    config = kiosk_config(city, tmp_path)
+    city.store.publish("trust-list", DccIssuer.create().trust_list())
+    sync_once(config)
+    toml = tmp_path / "kiosk.toml"
+    toml.write_text(city.enroll("k-status", state_dir=tmp_path / "state2", simulated=True).toml())
+    assert main(["status", "--config", str(toml), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    for key in ("total", "undelivered", "oldest_undelivered", "last_sync", "trust_list_age_hours",
+                "clock_synchronised", "disk_alarm", "quarantined", "bundles"):
+        assert key in status
+    assert status["total"] == 0 and status["undelivered"] == 0
