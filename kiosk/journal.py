@@ -79,6 +79,12 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 ]
 
 
+def _chunks(ids: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Slices small enough for SQLite's limit on bound parameters."""
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
 @dataclass(frozen=True)
 class Entry:
     seq: int
@@ -180,17 +186,20 @@ class Journal:
             raise JournalError(f"could not record the entry: {exc}") from exc
         return Entry(cursor.lastrowid, entry_id, at_text, decision, reason)
 
-    def mark_delivered(self, ids: list[str], at: str) -> int:
+    def _stamp_undelivered(self, column: str, ids: list[str], at: str) -> int:
+        """Set ``column`` to ``at`` on the undelivered entries among ``ids``, in one transaction."""
         changed = 0
         with self.transaction():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
+            for chunk in _chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 changed += self.db.execute(
-                    f"UPDATE entries SET delivered_at = ? WHERE delivered_at IS NULL AND id IN ({marks})",
+                    f"UPDATE entries SET {column} = ? WHERE delivered_at IS NULL AND id IN ({marks})",
                     [at, *chunk],
                 ).rowcount
         return changed
+
+    def mark_delivered(self, ids: list[str], at: str) -> int:
+        return self._stamp_undelivered("delivered_at", ids, at)
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction():
@@ -285,16 +294,7 @@ class Journal:
         return {"quarantined": quarantined, "exported_unconfirmed": exported}
 
     def mark_exported(self, ids: list[str], at: str) -> int:
-        changed = 0
-        with self.transaction():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                changed += self.db.execute(
-                    f"UPDATE entries SET exported_at = ? WHERE delivered_at IS NULL AND id IN ({marks})",
-                    [at, *chunk],
-                ).rowcount
-        return changed
+        return self._stamp_undelivered("exported_at", ids, at)
 
     def purge_delivered(self, before: str, chunk: int = 5000) -> int:
         """Delete entries delivered before ``before`` (ISO UTC); undelivered ones are never touched.
@@ -319,8 +319,7 @@ class Journal:
     def has_ids(self, ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
         ids = list(ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+        for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             found.update(r[0] for r in self.db.execute(f"SELECT id FROM entries WHERE id IN ({marks})", chunk))
         return found

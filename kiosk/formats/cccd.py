@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-from kiosk.formats.base import VerifyContext
-from kiosk.formats.identity import Invalid, check_name, parse_date, split_fields
-from kiosk.model import Credential, Identity, Kind, Status
+from kiosk.formats.identity import IdentityFormat, Invalid, check_name, parse_date, split_fields
+from kiosk.model import Identity
 
 FORMAT_ID = "cccd"
+FIELDS = 7
 _GENDERS = {"nam": "M", "male": "M", "nữ": "F", "nu": "F", "female": "F"}
 
 
@@ -24,7 +24,7 @@ def _century_digit(sex: str, year: int) -> int:
 
 
 def parse(text: str, today) -> Identity:
-    number, old_number, name, birth, gender, address, issued = split_fields(text, 7)
+    number, old_number, name, birth, gender, address, issued = split_fields(text, FIELDS)
     if not re.fullmatch(r"\d{12}", number):
         raise Invalid("ID number must be 12 digits")
     if old_number and not re.fullmatch(r"\d{9}", old_number):
@@ -49,18 +49,4 @@ def parse(text: str, today) -> Identity:
     return Identity(name=name, birth_date=birth_date.isoformat(), document=number)
 
 
-class CccdFormat:
-    id = FORMAT_ID
-
-    def recognises(self, text: str) -> bool:
-        return text.count("|") == 6
-
-    def verify(self, text: str, context: VerifyContext) -> Credential:
-        try:
-            identity = parse(text, context.now.date())
-        except Invalid as exc:
-            return Credential(FORMAT_ID, Status.MALFORMED, kind=Kind.IDENTITY, detail=str(exc))
-        return Credential(FORMAT_ID, Status.VALID, kind=Kind.IDENTITY, identity=identity, issuer="VN")
-
-
-FORMAT = CccdFormat()
+FORMAT = IdentityFormat(FORMAT_ID, FIELDS, parse)

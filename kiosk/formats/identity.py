@@ -9,6 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
+
+from kiosk.formats.base import VerifyContext
+from kiosk.model import Credential, Identity, Kind, Status
 
 FIELD_SEPARATOR = "|"
 MAX_FIELD = 200  # no real name or address is longer; a longer one is not an ID code
@@ -57,3 +61,22 @@ def check_name(value: str, field: str = "name", *, ascii_upper: bool = False) ->
         if not (ch in " '-." or unicodedata.category(ch).startswith(("L", "M"))):
             raise Invalid(f"{field} holds characters that are not letters")
     return " ".join(value.split())
+
+
+class IdentityFormat:
+    """A pipe-separated identity code with a fixed number of fields, checked by ``parse``."""
+
+    def __init__(self, format_id: str, fields: int, parse: Callable[[str, dt.date], Identity]):
+        self.id = format_id
+        self.fields = fields
+        self.parse = parse
+
+    def recognises(self, text: str) -> bool:
+        return text.count(FIELD_SEPARATOR) == self.fields - 1
+
+    def verify(self, text: str, context: VerifyContext) -> Credential:
+        try:
+            identity = self.parse(text, context.now.date())
+        except Invalid as exc:
+            return Credential(self.id, Status.MALFORMED, kind=Kind.IDENTITY, detail=str(exc))
+        return Credential(self.id, Status.VALID, kind=Kind.IDENTITY, identity=identity, issuer="VN")

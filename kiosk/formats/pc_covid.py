@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import re
 
-from kiosk.formats.base import VerifyContext
-from kiosk.formats.identity import Invalid, check_name, parse_date, split_fields
-from kiosk.model import Credential, Identity, Kind, Status
+from kiosk.formats.identity import IdentityFormat, Invalid, check_name, parse_date, split_fields
+from kiosk.model import Identity
 
 FORMAT_ID = "pc-covid"
+FIELDS = 6
 
 
 def parse(text: str, today) -> Identity:
-    document, name, birth, id_type, qid, _ext = split_fields(text, 6)
+    document, name, birth, id_type, qid, _ext = split_fields(text, FIELDS)
     if not re.fullmatch(r"[0-9A-Z*]{6,20}", document) or document.count("*") > len(document) - 3:
         raise Invalid("document number must be 6-20 digits or capitals, at most partly masked")
     name = check_name(name, ascii_upper=True)
@@ -36,18 +36,4 @@ def parse(text: str, today) -> Identity:
     return Identity(name=name, birth_date=birth_date, document=document)
 
 
-class PcCovidFormat:
-    id = FORMAT_ID
-
-    def recognises(self, text: str) -> bool:
-        return text.count("|") == 5
-
-    def verify(self, text: str, context: VerifyContext) -> Credential:
-        try:
-            identity = parse(text, context.now.date())
-        except Invalid as exc:
-            return Credential(FORMAT_ID, Status.MALFORMED, kind=Kind.IDENTITY, detail=str(exc))
-        return Credential(FORMAT_ID, Status.VALID, kind=Kind.IDENTITY, identity=identity, issuer="VN")
-
-
-FORMAT = PcCovidFormat()
+FORMAT = IdentityFormat(FORMAT_ID, FIELDS, parse)
