@@ -35,16 +35,14 @@ from typing import Any
 
 from kiosk.journal import parse_iso, utc_iso
 from sync import bundles, seal
+from kiosk.model import Status
 
 log = logging.getLogger("kiosk.city")
 
 MAX_BATCH_ENTRIES = 10_000
 MAX_IDENTITY_BYTES = 4096
 MAX_TEXT = 200
-STATUSES = frozenset({
-    "valid", "malformed", "unsupported", "unknown_issuer", "invalid_signature", "wrong_key_usage",
-    "expired", "not_yet_valid", "revoked",
-})
+STATUSES = frozenset(status.value for status in Status)  # the contract's statuses, one list
 DECISIONS = frozenset({"pass", "fail"})
 
 SCHEMA = """
