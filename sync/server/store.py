@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.journal import parse_iso, utc_iso
-from sync import bundles, seal
 from kiosk.model import Status
+from sync import bundles, seal
 
 log = logging.getLogger("kiosk.city")
 
