@@ -64,6 +64,8 @@ class DecoderSection:
 class DebounceSection:
     # a code must be out of view this long before showing it again gives a new decision
     absent_seconds: float = opt(2.0, min=0.0, max=600.0)
+    # a credential split over several QR codes waits this long for its missing parts
+    chunk_wait_seconds: float = opt(10.0, min=1.0, max=120.0)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class Kiosk:
         reopen_camera: Callable[[], Camera] | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
     ):
+        from kiosk.chunks import ChunkAssembler
         from kiosk.debounce import Debouncer
 
         self.config = config
@@ -96,6 +97,7 @@ class Kiosk:
         self.on_outcome = on_outcome
         self.policy = Policy(config.policy, admitted_since=journal.admitted_since)
         self.debouncer = Debouncer(config.debounce.absent_seconds)
+        self.chunks = ChunkAssembler(config.debounce.chunk_wait_seconds)
         self.stats = LoopStats()
         self.stop_event = threading.Event()
         self._view = View(state="idle", venue=config.kiosk.venue)
@@ -180,7 +182,11 @@ class Kiosk:
             log.error("decoder failed on a frame: %s", type(exc).__name__)
             codes = []
         texts = [c.text for c in codes]
+        ready = []
         for text in self.debouncer.new_codes(texts, frame.at):
+            ready += self.chunks.feed(text, frame.at)
+        ready += self.chunks.expired(frame.at)
+        for text in ready:
             outcomes.append(self.decide(text, frame.captured))
         self.stats.frames += 1
         if frame.captured >= self._next_housekeeping:
@@ -314,6 +320,7 @@ class Kiosk:
         self.policy = Policy(config.policy, admitted_since=self.journal.admitted_since)
         self.trust = load_trust(config)
         self.debouncer.absent_seconds = config.debounce.absent_seconds  # codes on show stay on show
+        self.chunks.wait_seconds = config.debounce.chunk_wait_seconds
         log.info("config reloaded")
 
     def close(self) -> None:

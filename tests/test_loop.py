@@ -145,3 +145,26 @@ def test_no_text_a_visitor_shows_can_crash_the_loop(kiosk_for_fuzz, prefix, text
     assert outcome.status in {s.value for s in Status}
     assert outcome.decision.decision in ("pass", "fail")
     assert outcome.entry is not None
+
+
+def test_chunked_card_is_decided_once_whole_and_a_lone_part_is_refused(make_config, mock_factory, tmp_path):
+    from kiosk.issuing.shc import ShcTestIssuer, chunk, vaccinated
+    from kiosk.model import Identity
+
+    issuer = ShcTestIssuer(iss="https://shc.test/issuer")
+    directory = issuer.publish(tmp_path / "issuer")
+    config = make_config(trust={"shc_issuers": [{"iss": issuer.iss, "dir": str(directory)}]})
+    card = vaccinated(issuer, Identity("Lê Văn Tám", "1980-02-03"), TODAY - dt.timedelta(days=60))
+    parts = chunk(card, 3)
+    lone = chunk(vaccinated(issuer, Identity("Hồ Thị Lan", "1985-02-03"), TODAY - dt.timedelta(days=60)), 2)[0]
+    wait = int(config.debounce.chunk_wait_seconds * 30) + 5
+    vs = [Visitor("part", text, "") for text in parts] + [Visitor("lone part", lone, "")]
+    vs.append(Visitor("later", cccd_text(make_person(random.Random(3), TODAY), random.Random(3), TODAY), "",
+                      gap_before=wait))
+    seen = []
+    run(config, vs, mock_factory, on_outcome=seen.append)
+    assert [(o.format, o.status, o.decision.decision) for o in seen] == [
+        ("shc", "valid", "pass"),  # three parts, one decision
+        ("shc", "malformed", "fail"),  # the lone part, once its wait is over
+        ("cccd", "valid", "pass"),
+    ]

@@ -308,6 +308,18 @@ def _test_result(observation: dict) -> TestResult | None:
 class ShcFormat:
     id = FORMAT_ID
 
+    def chunk(self, text: str) -> tuple[str, int, int] | None:
+        """(group, index, count) of one part of a chunked card, else None (see kiosk.chunks)."""
+        if text[: len(PREFIX)].lower() != PREFIX:
+            return None
+        chunk = _chunk(text)
+        if chunk is None or chunk[1] < 2 or not 1 <= chunk[0] <= chunk[1]:
+            return None
+        return f"{FORMAT_ID}/{chunk[1]}", chunk[0], chunk[1]
+
+    def assemble(self, texts: Iterable[str]) -> str | None:
+        return assemble_chunks(texts)
+
     def recognises(self, text: str) -> bool:
         return text[: len(PREFIX)].lower() == PREFIX
 
