@@ -91,11 +91,18 @@ def kiosk(attempts=None, zbar=False):
 
 
 def run(readers: dict, frames, rounds: int = 1) -> dict:
-    """Interleave the readers frame by frame so that load on the machine falls on all alike."""
+    """Interleave the readers frame by frame so that load on the machine falls on all alike, in a new
+    random order on every frame: the reader that runs first on a frame pays for bringing it (and its
+    own working memory) back into the cache after the previous frame's readers, and the one right
+    after it finds the frame warm, so no reader should keep either place."""
     stats = {name: {"up": 0, "inv": 0, "wrong": 0, "false": 0, "code_ms": [], "empty_ms": [], "missed": []} for name in readers}
+    names = list(readers)
+    rng = np.random.default_rng(0)
     for r in range(rounds):
         for stem, gray, text in frames:
-            for name, read in readers.items():
+            for i in rng.permutation(len(names)):
+                name = names[i]
+                read = readers[name]
                 start = time.perf_counter()
                 texts = read(gray)
                 ms = (time.perf_counter() - start) * 1000.0

@@ -68,6 +68,7 @@ class Decoder:
             raise ValueError(f"unknown decoding attempts: {', '.join(sorted(unknown))}")
         self.attempts = tuple(a for a in ATTEMPTS if a in attempts and (a != "zbar" or zbar_fallback))
         self.hits: Counter[str] = Counter()  # which attempt read each frame ("first" for the first pass)
+        self._finders = None  # a FinderSearch, made on the first frame the first pass cannot read
 
     def decode(self, gray: np.ndarray) -> list[Code]:
         """Every QR code read in the frame, or [] (never raises on odd input: a frame is just pixels)."""
@@ -79,9 +80,11 @@ class Decoder:
         if codes:
             self.hits["first"] += 1
             return codes
-        from kiosk.decoding.finders import find_finders
+        if self._finders is None:
+            from kiosk.decoding.finders import FinderSearch
 
-        finders = find_finders(gray)
+            self._finders = FinderSearch()
+        finders = self._finders(gray)
         if not finders and not located:
             return []
         deadline = start + self.budget_ms / 1000.0
@@ -232,7 +235,8 @@ def read_image(path: str) -> np.ndarray:
     """A greyscale frame from an image file (for the CLI, tests and benchmarks)."""
     import cv2
 
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    data = np.fromfile(str(path), dtype=np.uint8)  # OSError (missing, unreadable) names the file
+    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
     if image is None:
         raise ValueError(f"{path}: not an image OpenCV can read")
     return image

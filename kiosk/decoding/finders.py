@@ -60,102 +60,172 @@ def _sample(binary: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 def find_finders(gray: np.ndarray) -> list[Finder]:
     """Finder-pattern candidates of either polarity in a greyscale frame, without needing a quiet zone.
 
-    Cheap enough to run on every frame the plain decode could not read, most of which hold no code:
-    the frame is binarised with one global threshold, then
+    A one-off search; a caller searching frame after frame keeps a :class:`FinderSearch` instead.
+    """
+    return FinderSearch()(gray)
+
+
+class FinderSearch:
+    """The finder search, with its working images kept from one frame to the next.
+
+    It runs on every frame the plain decode could not read, most of which hold no code, so its cost
+    is what an empty frame costs: the frame is binarised with one global threshold, then
 
     - connected components on every other pixel of every other row: subsampling a binary image
       keeps at least one pixel of every module two or more pixels wide, so every finder of that size
       keeps its rings, at a quarter of the cost;
-    - for pixel-exact codes of one pixel per module, which subsampling loses, a morphological test
-      at full size (counts of dark pixels in 3x3, 5x5 and 7x7 boxes).
+    - for pixel-exact codes of one pixel per module, which subsampling loses, a scan of every third
+      row for the finder's run (dark, light, 3 dark, light, dark, or its inverse), which crosses one
+      of the core's three rows, then the whole 7x7 pattern checked around the few places it occurs.
+
+    Each step is a few OpenCV calls on small images, where allocating fresh result images (and the
+    page faults on them) costs as much as the arithmetic, so the images are kept and reused while
+    the frame size stays the same. Not thread-safe: one search per decoding thread.
+    """
+
+    def __init__(self) -> None:
+        self._shape: tuple[int, int] | None = None
+
+    def _buffers(self, h: int, w: int) -> None:
+        if self._shape == (h, w):
+            return
+        hh, hw = (h + 1) // 2, (w + 1) // 2
+        self._half = np.empty((hh, hw), np.uint8)  # every other pixel of every other row
+        self._half_dark = np.empty((hh, hw), np.uint8)
+        # 16-bit labels are cheaper, and enough: 8-connected components are at most a quarter of the pixels
+        self._labels = np.empty((hh, hw), np.uint16 if hh * hw // 4 < 65535 else np.int32)
+        rows = (h + 2) // 3
+        self._rows = np.empty((rows, w), np.uint8)  # every third row, 255 where dark
+        self._same = np.empty((rows, w - 6), np.uint8)
+        self._run = np.empty((rows, w - 6), np.uint8)
+        self._shape = (h, w)
+
+    def __call__(self, gray: np.ndarray) -> list[Finder]:
+        import cv2
+
+        h, w = gray.shape[:2]
+        if h < 9 or w < 9:
+            return []
+        self._buffers(h, w)
+        np.copyto(self._half, gray[::2, ::2])
+        threshold, _ = cv2.threshold(
+            self._half, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU, dst=self._half_dark
+        )  # 255 where dark (at or below the threshold)
+        found = [
+            Finder(f.x * 2.0, f.y * 2.0, f.module * 2.0, f.inverted)
+            for f in _components(self._half_dark, self._labels)
+        ]
+        if len(found) > MAX_CANDIDATES:
+            return []  # more is texture, not a code
+        found += self._pixel_exact(gray, threshold)
+        return found if len(found) <= MAX_CANDIDATES else []
+
+    def _pixel_exact(self, gray: np.ndarray, threshold: float) -> list[Finder]:
+        """Finders of exactly one pixel per module: around a dark-on-light finder's centre the 3x3 box
+        is dark, the ring two pixels out light and the ring three out dark; a light-on-dark one is
+        the inverse. Each of the core's rows reads a b a a a b a (a != b) across the finder."""
+        import cv2
+
+        rows, same, run = self._rows, self._same, self._run
+        cv2.threshold(gray[::3], threshold, 255, cv2.THRESH_BINARY_INV, dst=rows)
+        n = rows.shape[1] - 6
+
+        def col(k: int) -> np.ndarray:
+            return rows[:, k : k + n]
+
+        cv2.compare(col(0), col(1), cv2.CMP_NE, dst=run)
+        for a, b in ((0, 2), (0, 3), (0, 4), (0, 6), (1, 5)):
+            cv2.compare(col(a), col(b), cv2.CMP_EQ, dst=same)
+            cv2.bitwise_and(run, same, dst=run)
+        hits = cv2.countNonZero(run)
+        if hits == 0:
+            return []
+        if hits > _MAX_RUNS:
+            return []  # a texture of one-pixel stripes, not a code
+        xy = cv2.findNonZero(run).reshape(-1, 2)
+        x = xy[:, 0] + 3
+        y = xy[:, 1] * 3
+        # the run crosses one of the core's rows, so the centre is on that row or one up or down;
+        # the column through it must read the same run downwards (nine pixels cover all three)
+        height = gray.shape[0]
+        column = (y[:, None] + np.arange(-4, 5)).clip(0, height - 1)
+        down = gray[column, x[:, None]] <= threshold
+        cx, cy = [], []
+        for shift in (-1, 0, 1):
+            v = down[:, 1 + shift : 8 + shift]
+            ok = (
+                (v[:, 0] != v[:, 1]) & (v[:, 0] == v[:, 2]) & (v[:, 0] == v[:, 3])
+                & (v[:, 0] == v[:, 4]) & (v[:, 0] == v[:, 6]) & (v[:, 1] == v[:, 5])
+                & (y + shift >= 3) & (y + shift < height - 3)
+            )
+            cx.append(x[ok])
+            cy.append(y[ok] + shift)
+        cx, cy = np.concatenate(cx), np.concatenate(cy)
+        if cx.size == 0:
+            return []
+        dark = gray[cy[:, None] + _PATTERN7[:, 1], cx[:, None] + _PATTERN7[:, 0]] <= threshold
+        found: list[Finder] = []
+        for inverted in (False, True):
+            ok = np.all(dark == (_PATTERN7_DARK != inverted), axis=1)
+            found += [Finder(float(x), float(y), 1.0, inverted) for x, y in zip(cx[ok], cy[ok])]
+        return found
+
+
+# the 7x7 offsets around a pixel-exact finder's centre, and which are dark in a dark-on-light one
+_PATTERN7 = np.array([(dx, dy) for dy in range(-3, 4) for dx in range(-3, 4)])
+_PATTERN7_DARK = np.max(np.abs(_PATTERN7), axis=1) != 2
+# more finder-like runs than this is a texture of stripes (a pixel-exact code has a few hundred at most)
+_MAX_RUNS = 100 * MAX_CANDIDATES
+
+
+def _components(dark: np.ndarray, labels: np.ndarray | None = None) -> list[Finder]:
+    """Finders by their inner structure (core, ring, ring) in a binary image, 255 where dark.
+
+    - dark-on-light: a filled dark core, 3 modules wide; light 2 modules out; dark 3 modules out;
+    - light-on-dark: a dark ring 5 modules wide with a light centre; light 3 modules out.
     """
     import cv2
 
-    h, w = gray.shape[:2]
-    if h < 9 or w < 9:
-        return []
-    threshold, _ = cv2.threshold(np.ascontiguousarray(gray[::2, ::2]), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    dark = cv2.compare(gray, threshold, cv2.CMP_LE)  # 255 where dark
-    found = [
-        Finder(f.x * 2.0, f.y * 2.0, f.module * 2.0, f.inverted)
-        for f in _components(np.ascontiguousarray(dark[::2, ::2]))
-    ]
-    found += _pixel_exact(dark)
-    return found if len(found) <= MAX_CANDIDATES else []  # more is texture, not a code
-
-
-def _components(dark: np.ndarray) -> list[Finder]:
-    """Finders by their inner structure (core, ring, ring) in a binary image, 255 where dark."""
-    import cv2
-
-    count, _, stats, centroids = cv2.connectedComponentsWithStats(dark, connectivity=8, ltype=cv2.CV_32S)
+    ltype = cv2.CV_16U if labels is not None and labels.dtype == np.uint16 else cv2.CV_32S
+    count, _, stats, centroids = cv2.connectedComponentsWithStats(dark, labels, connectivity=8, ltype=ltype)
     if count <= 1:
         return []
-    stats = stats[1:]
-    centroids = centroids[1:]
-    w = stats[:, cv2.CC_STAT_WIDTH].astype(np.float64)
-    h = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
-    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    square = (w < 1.5 * h + 1) & (h < 1.5 * w + 1)
-    binary = (dark > 0).astype(np.int16)
-    found: list[Finder] = []
-    # dark-on-light: a filled dark core, 3 modules wide; light 2 modules out; dark 3 modules out
-    core = square & (w >= 3) & (area >= 0.7 * w * h)
-    found += _confirm(binary, centroids[core], (w[core] + h[core]) / 6.0, inverted=False)
-    # light-on-dark: a dark ring 5 modules wide with a light centre; light 3 modules out
-    ring = square & (w >= 5) & (area >= 0.45 * w * h) & (area <= 0.8 * w * h)
-    found += _confirm(binary, centroids[ring], (w[ring] + h[ring]) / 10.0, inverted=True)
-    return found
-
-
-def _pixel_exact(dark: np.ndarray) -> list[Finder]:
-    """Finders of exactly one pixel per module, by counting dark pixels in the 5x5, 3x3 and 7x7 boxes
-    around each pixel: 9, 9, 33 at a dark-on-light finder's centre; 16, 0, 16 at a light-on-dark one's."""
-    import cv2
-
-    ones = cv2.threshold(dark, 0, 1, cv2.THRESH_BINARY)[1]
-
-    def box(k: int) -> np.ndarray:
-        return cv2.boxFilter(ones, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
-
-    s5 = box(5)
-    hits = {False: cv2.compare(s5, 9, cv2.CMP_EQ), True: cv2.compare(s5, 16, cv2.CMP_EQ)}
-    if not any(cv2.countNonZero(h) for h in hits.values()):
+    w = stats[1:, cv2.CC_STAT_WIDTH]
+    h = stats[1:, cv2.CC_STAT_HEIGHT]
+    # square within 3:2 and at least three pixels wide, in integers: most components fail here
+    keep = np.flatnonzero((w >= 3) & (2 * w < 3 * h + 2) & (2 * h < 3 * w + 2))
+    if keep.size == 0:
         return []
-    s3, s7 = box(3), box(7)
-    found: list[Finder] = []
-    for inverted, (n3, n7) in ((False, (9, 33)), (True, (0, 16))):
-        h = cv2.bitwise_and(hits[inverted], cv2.compare(s3, n3, cv2.CMP_EQ))
-        h = cv2.bitwise_and(h, cv2.compare(s7, n7, cv2.CMP_EQ))
-        n = cv2.countNonZero(h)
-        if n > MAX_CANDIDATES:
-            return []
-        if n:
-            found += [Finder(float(x), float(y), 1.0, inverted) for x, y in cv2.findNonZero(h).reshape(-1, 2)]
-    return found
+    w = w[keep].astype(np.float64)
+    h = h[keep].astype(np.float64)
+    fill = stats[1:, cv2.CC_STAT_AREA][keep] / (w * h)
+    core = fill >= 0.7
+    ring = (w >= 5) & (fill >= 0.45) & (fill <= 0.8)
+    centres = centroids[1:][keep]
+    return _confirm(
+        dark,
+        np.concatenate([centres[core], centres[ring]]),
+        np.concatenate([(w[core] + h[core]) / 6.0, (w[ring] + h[ring]) / 10.0]),
+        np.concatenate([np.zeros(np.count_nonzero(core), bool), np.ones(np.count_nonzero(ring), bool)]),
+    )
 
 
-def _confirm(binary: np.ndarray, centres: np.ndarray, module: np.ndarray, inverted: bool) -> list[Finder]:
+# the centre, then eight directions two modules out (the light ring of a dark-on-light finder), then
+# the same three modules out (its outer dark ring)
+_DIRECTIONS = np.array([[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]], np.float64)
+_STEPS = np.concatenate([[[0.0, 0.0]], 2 * _DIRECTIONS, 3 * _DIRECTIONS])
+_RINGS_DARK = np.array([255] + [0] * 8 + [255] * 8)  # at those places, in a dark-on-light finder
+
+
+def _confirm(dark: np.ndarray, centres: np.ndarray, module: np.ndarray, inverted: np.ndarray) -> list[Finder]:
     """Keep the candidates whose surroundings alternate as a finder pattern's rings do."""
     if len(centres) == 0:
         return []
-    cx = centres[:, 0][:, None]
-    cy = centres[:, 1][:, None]
     u = module[:, None]
-    dirs = np.array([[1, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [1, -1], [-1, 1], [-1, -1]], np.float64)
-    dx = dirs[:, 0][None, :]
-    dy = dirs[:, 1][None, :]
-    centre_dark = 0 if inverted else 1
-    at0 = _sample(binary, cx[:, 0], cy[:, 0])
-    at2 = _sample(binary, cx + 2 * u * dx, cy + 2 * u * dy)  # the ring between core and outer ring
-    at3 = _sample(binary, cx + 3 * u * dx, cy + 3 * u * dy)  # the outer ring
-    ok = (
-        (at0 == centre_dark)
-        & np.all(at2 == 1 - centre_dark, axis=1)
-        & np.all(at3 == centre_dark, axis=1)
-    )
-    idx = np.nonzero(ok)[0]
-    return [Finder(float(centres[i, 0]), float(centres[i, 1]), float(module[i]), inverted) for i in idx]
+    values = _sample(dark, centres[:, 0:1] + u * _STEPS[:, 0], centres[:, 1:2] + u * _STEPS[:, 1])
+    expected = np.where(inverted[:, None], 255 - _RINGS_DARK, _RINGS_DARK)
+    idx = np.flatnonzero(np.all(values == expected, axis=1))
+    return [Finder(float(centres[i, 0]), float(centres[i, 1]), float(module[i]), bool(inverted[i])) for i in idx]
 
 
 def group(finders: list[Finder], limit: int = 4) -> list[Triple]:
