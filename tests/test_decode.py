@@ -152,8 +152,11 @@ def test_timed_decode_and_read_image(tmp_path, decoder):
     cv2.imwrite(str(path), frame(render()))
     codes, ms = timed_decode(decoder, read_image(str(path)))
     assert codes and isinstance(codes[0], Code) and ms >= 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(OSError, match="missing.png"):
         read_image(str(tmp_path / "missing.png"))
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match="notes.png"):
+        read_image(str(tmp_path / "notes.png"))
 
 
 @pytest.mark.skipif(not FRAMES.is_dir(), reason=f"shared test data not found at {FRAMES}")
