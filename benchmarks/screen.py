@@ -8,7 +8,9 @@ verify, policy, journal commit, mock pins). The screen is the real ``PygameScree
 dummy video driver (it draws into memory exactly as on a display, without the final copy to
 the panel), at 800x480 and 1920x1080, with its render thread capped at 15 draws a second as in
 the kiosk. Runs are interleaved and repeated; medians are printed. For contrast, one line draws
-every frame on the loop's own thread, which is what the render thread avoids. The journal lives
+every frame on the loop's own thread, which is what the render thread avoids. The replay is
+dense (a decision every few frames), so the screen mostly shows cards; a second table gives the
+cost of one draw by what is on screen, the idle preview being the dearest. The journal lives
 on tmpfs (/dev/shm) for the run, so disk flushes do not drown the difference.
 """
 
@@ -95,6 +97,36 @@ def run_once(kind: str, frames) -> tuple[float, int, float, int]:
                 decisions, 1000 * cpu / frames_done)
 
 
+def draw_costs(draws: int = 100) -> None:
+    """Milliseconds per draw on one thread, by what is on screen (the render thread's cost)."""
+    from drivers.screen import View
+    from drivers.screen_pygame import PygameScreen
+    from kiosk.visitors import render_frame
+
+    frame = render_frame("https://example.org/benchmark")
+    outline = ((200, 150), (420, 150), (420, 370), (200, 370))
+    print(f"\n{'draw cost, ms':<14} {'idle preview':>13} {'new card':>9} {'card countdown':>15}")
+    for width, height in ((800, 480), (1920, 1080)):
+        section = SimpleNamespace(fullscreen=False, width=width, height=height, result_seconds=1e6, font="",
+                                  sound=False)
+        screen = PygameScreen(section, venue="Bến xe Mỹ Đình · Cổng số 2", threaded=False)
+        costs = []
+        for case in ("idle", "new card", "countdown"):
+            screen.show(View(state="idle", frame=frame, outline=outline))
+            screen.render()
+            start = time.perf_counter()
+            for i in range(draws):
+                if case == "idle":  # measured first, before any card
+                    screen.show(View(state="idle", frame=frame, outline=outline))
+                elif case == "new card" or i == 0:
+                    screen.show(View(state="pass" if i % 2 else "fail", reason="ok" if i % 2 else "expired",
+                                     masked_name=f"NVA {1900 + i}", decision_id=str(i)))
+                screen.render()
+            costs.append(1000 * (time.perf_counter() - start) / draws)
+        screen.close()
+        print(f"{width}x{height:<9} {costs[0]:>13.2f} {costs[1]:>9.2f} {costs[2]:>15.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, default=80)
@@ -137,6 +169,7 @@ def main() -> None:
               f"{statistics.median(r[3] for r in runs):>9.0f}")
     print("CPU ms/frame counts both threads: even if every draw ran in series with the loop, the "
           "loop could slow by no more than that share.")
+    draw_costs()
 
 
 if __name__ == "__main__":
