@@ -60,6 +60,12 @@ def pixels(surface) -> np.ndarray:
     return pygame.surfarray.array3d(surface).swapaxes(0, 1)  # rows, columns, RGB
 
 
+def colours(image: np.ndarray) -> int:
+    """How many different colours an RGB image holds."""
+    packed = image[..., 0].astype(np.uint32) << 16 | image[..., 1].astype(np.uint32) << 8 | image[..., 2]
+    return len(np.unique(packed))
+
+
 # --------------------------------------------------------------------------- Vietnamese text
 
 
@@ -124,8 +130,7 @@ def load(path: Path) -> np.ndarray:
 
 def assert_distinct_and_not_blank(images: dict) -> None:
     for name, image in images.items():
-        colours = np.unique(image.reshape(-1, 3), axis=0)
-        assert len(colours) > 16, f"{name} is (nearly) one colour"
+        assert colours(image) > 16, f"{name} is (nearly) one colour"
     for (a, ia), (b, ib) in itertools.combinations(images.items(), 2):
         assert ia.shape != ib.shape or not np.array_equal(ia, ib), f"{a} and {b} are the same picture"
 
@@ -224,7 +229,7 @@ def test_a_preview_without_a_frame_says_the_camera_is_awaited(font):
     p.paint(surface, View(state="idle"))
     px, py, pw, ph = p.preview_rect
     box = pixels(surface)[py:py + ph, px:px + pw]
-    assert len(np.unique(box.reshape(-1, 3), axis=0)) > 2  # text drawn in the panel
+    assert colours(box) > 2  # text drawn in the panel
 
 
 @pytest.mark.parametrize("size", [(320, 240), (480, 800), (1280, 720), (3840, 2160)])
@@ -234,7 +239,7 @@ def test_every_state_draws_at_odd_sizes(font, size, state):
     frame = np.zeros((480, 640), np.uint8)
     p.paint(surface, View(state=state, reason="expired", masked_name="NVA 1990", frame=frame), card_left=0.5,
             clock_text="08:30")
-    assert len(np.unique(pixels(surface).reshape(-1, 3), axis=0)) > 8
+    assert colours(pixels(surface)) > 8
 
 
 def test_the_three_error_screens_differ(font):
