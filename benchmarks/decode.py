@@ -78,10 +78,11 @@ def opencv(aruco: bool = False):
     return read
 
 
-def kiosk(attempts=None, zbar=False):
-    from kiosk.decode import DEFAULT_ATTEMPTS, Decoder
+def kiosk(attempts=None):
+    """The kiosk's decoder as the kiosk runs it (every attempt, ZBar last), or with ``attempts`` only."""
+    from kiosk.decode import Decoder
 
-    decoder = Decoder(attempts=attempts if attempts is not None else DEFAULT_ATTEMPTS, zbar_fallback=zbar)
+    decoder = Decoder(attempts=attempts)
 
     def read(gray):
         return [c.text for c in decoder.decode(gray)]
@@ -158,7 +159,7 @@ def main(argv=None) -> int:
         print(f"benchmarks/decode.py: no folder {folder}", file=sys.stderr)
         return 2
     frames = load(folder)
-    from kiosk.decode import ATTEMPTS, DEFAULT_ATTEMPTS
+    from kiosk.decode import ATTEMPTS
 
     readers = {
         "kiosk pipeline": kiosk(),
@@ -169,10 +170,7 @@ def main(argv=None) -> int:
     }
     if args.ablation:
         for attempt in ATTEMPTS:
-            if attempt in DEFAULT_ATTEMPTS:
-                readers[f"kiosk without {attempt}"] = kiosk(tuple(a for a in DEFAULT_ATTEMPTS if a != attempt))
-            else:
-                readers[f"kiosk with {attempt}"] = kiosk(DEFAULT_ATTEMPTS + (attempt,), zbar=True)
+            readers[f"kiosk without {attempt}"] = kiosk(tuple(a for a in ATTEMPTS if a != attempt))
         readers["kiosk first pass only"] = kiosk(())
     stats = run(readers, frames, rounds=max(1, args.rounds))
     print(f"{len(frames)} frames from {folder}; times in ms per frame (median, p90), {args.rounds} rounds")

@@ -10,14 +10,16 @@ well under a millisecond. The rest are hard for one of a few reasons, each with 
 - glare, shading or a smudge, where a local-average binariser breaks the code apart: one global
   threshold keeps it whole (``global-histogram``);
 - texture or screen moire at full size: a half-size copy averages it away (``downscaled``);
+- anything else: ZBar (pyzbar), a second decoder with its own binariser and finder search, as the
+  last attempt (``zbar``, the config's ``decoder.zbar_fallback``);
 - control characters in the text: read in zxing-cpp's plain text mode, so the text is exactly what
   the code holds (its default "human readable" mode rewrites them as ``<SOH>`` and the like).
 
 The fallbacks cost more than the first pass, so they run only when something in the frame looks
-like a QR code: finder patterns found by :func:`~kiosk.decoding.finders.find_finders`, or a code that
-zxing-cpp located but could not decode. An empty frame therefore pays for the first pass and one
-finder search, nothing more; and a per-frame budget (``budget_ms``) stops the attempts on a hard
-frame so that it cannot stall the camera.
+like a QR code: finder patterns found by :class:`~kiosk.decoding.finders.FinderSearch`, or a code
+that zxing-cpp located but could not decode. An empty frame therefore pays for the first pass and
+one finder search (about as much again), nothing more; and a per-frame budget (``budget_ms``) stops
+the attempts on a hard frame so that it cannot stall the camera.
 
 Which attempt read each frame is counted in :attr:`Decoder.hits`, so that the benchmark
 (``benchmarks/decode.py``) can show what each attempt is worth, and each can be switched off.
@@ -25,17 +27,19 @@ Which attempt read each frame is counted in :attr:`Decoder.hits`, so that the be
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-# every attempt the decoder knows, in the order it tries them; see the module docstring
+log = logging.getLogger(__name__)
+
+# every attempt the decoder knows, in the order it tries them (all of them by default); see the module
+# docstring. ZBar comes last: it reads some wrinkled or low-contrast codes the others miss and costs
+# several milliseconds, but only on a frame where a code was seen and nothing else read it
 ATTEMPTS = ("rectified", "global-histogram", "downscaled", "zbar")
-# ZBar reads a few wrinkled or low-contrast codes the others miss, but costs several milliseconds a
-# frame; measured on the qr-frames set it adds nothing the others do not read, so it is off unless asked
-DEFAULT_ATTEMPTS = ("rectified", "global-histogram", "downscaled")
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,12 @@ class Code:
 
 
 class Decoder:
-    """Decode QR codes in greyscale (or BGR) frames; safe to reuse, not to share between threads."""
+    """Decode QR codes in greyscale (or BGR) frames; safe to reuse, not to share between threads.
+
+    ``attempts`` names the fallbacks to make, from :data:`ATTEMPTS` (default: all of them);
+    ``zbar_fallback=False`` leaves ZBar out whatever ``attempts`` says, and so does a missing ZBar
+    library (with a warning), so that a kiosk without libzbar still decodes.
+    """
 
     def __init__(
         self,
@@ -62,10 +71,12 @@ class Decoder:
         self.budget_ms = budget_ms
         self.zbar_fallback = zbar_fallback
         if attempts is None:
-            attempts = DEFAULT_ATTEMPTS
+            attempts = ATTEMPTS
         unknown = set(attempts) - set(ATTEMPTS)
         if unknown:
             raise ValueError(f"unknown decoding attempts: {', '.join(sorted(unknown))}")
+        if "zbar" in attempts and zbar_fallback and not _zbar_available():
+            zbar_fallback = False
         self.attempts = tuple(a for a in ATTEMPTS if a in attempts and (a != "zbar" or zbar_fallback))
         self.hits: Counter[str] = Counter()  # which attempt read each frame ("first" for the first pass)
         self._finders = None  # a FinderSearch, made on the first frame the first pass cannot read
@@ -107,6 +118,9 @@ class Decoder:
             formats=self._format,
             text_mode=self._zx.TextMode.Plain,
             try_downscale=False,  # the "downscaled" attempt does this, only where a code is seen
+            # a QR code's finders read the same in any orientation; rotating the frame only repeats
+            # the search (the same reads on the qr-frames set, a sixth less time)
+            try_rotate=False,
             return_errors=True,
         )
         codes = self._codes(results)
@@ -215,6 +229,15 @@ def _mapped(code: Code, matrix: np.ndarray) -> Code:
     pts = np.array(code.corners, np.float64).reshape(-1, 2)
     out = pts @ matrix[:, :2].T + matrix[:, 2]
     return Code(code.text, tuple((int(round(x)), int(round(y))) for x, y in out))
+
+
+def _zbar_available() -> bool:
+    try:
+        from pyzbar import pyzbar  # noqa: F401  (loads libzbar)
+    except ImportError as exc:  # the Python package, or the libzbar0 it loads
+        log.warning("ZBar fallback off: %s", exc)
+        return False
+    return True
 
 
 def _zbar(gray: np.ndarray) -> list[Code]:

@@ -145,6 +145,84 @@ def test_unknown_attempt_refused():
 def test_zbar_only_when_allowed():
     assert "zbar" not in Decoder(attempts=ATTEMPTS, zbar_fallback=False).attempts
     assert "zbar" in Decoder(attempts=ATTEMPTS, zbar_fallback=True).attempts
+    assert Decoder().attempts[-1] == "zbar"  # the config's default: ZBar, as the last fallback
+    assert Decoder(zbar_fallback=False).attempts == tuple(a for a in ATTEMPTS if a != "zbar")
+
+
+@pytest.fixture
+def zbar_calls(monkeypatch):
+    """Every frame handed to ZBar, while still decoding with it."""
+    import kiosk.decode as decode_module
+
+    calls = []
+    real = decode_module._zbar
+
+    def spy(gray):
+        calls.append(gray.shape)
+        return real(gray)
+
+    monkeypatch.setattr(decode_module, "_zbar", spy)
+    return calls
+
+
+def scrambled_without_quiet_zone() -> np.ndarray:
+    """A code whose finders are intact but whose data cannot be read, edge to edge on black."""
+    code = render(scale=4, border=0)
+    n = code.shape[0] // 4
+    rng = np.random.default_rng(9)
+    noise = np.kron(rng.integers(0, 2, (n, n), dtype=np.uint8) * 255, np.ones((4, 4), np.uint8))
+    keep = np.zeros((n, n), bool)
+    keep[:8, :8] = keep[:8, -8:] = keep[-8:, :8] = True  # the three finders and their separators
+    code = np.where(np.kron(keep, np.ones((4, 4), bool)), code, noise)
+    return frame(code, background=0)
+
+
+def test_zbar_is_the_last_attempt_and_never_runs_on_empty_frames(zbar_calls):
+    decoder = Decoder()
+    rng = np.random.default_rng(1)
+    scenes = [
+        np.full((480, 640), 128, np.uint8),
+        cv2.GaussianBlur(rng.integers(0, 256, (480, 640), dtype=np.uint8), (0, 0), 3),
+        rng.integers(0, 256, (480, 640), dtype=np.uint8),
+    ]
+    for scene in scenes:
+        assert decoder.decode(scene) == []
+    assert zbar_calls == []  # nothing there looks like a code: no fallback at all
+    assert texts(decoder, frame(render(scale=3, border=0), background=0)) == [TEXT]
+    assert zbar_calls == []  # read by an earlier attempt
+    assert decoder.decode(scrambled_without_quiet_zone()) == []
+    assert zbar_calls  # seen, read by nothing else: ZBar had its turn
+    assert Decoder(zbar_fallback=False).decode(scrambled_without_quiet_zone()) == []
+    assert len(zbar_calls) <= 2  # one per polarity, and only where allowed
+
+
+def test_budget_stops_the_attempts(zbar_calls):
+    decoder = Decoder(budget_ms=0.0)
+    assert decoder.decode(frame(render(scale=3, border=0), background=0)) == []
+    assert decoder.decode(scrambled_without_quiet_zone()) == []
+    assert sum(decoder.hits.values()) == 0 and zbar_calls == []
+
+
+def test_missing_zbar_library_leaves_zbar_out(monkeypatch, caplog):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyzbar", None)  # as if pyzbar or libzbar0 were not installed
+    decoder = Decoder()
+    assert "zbar" not in decoder.attempts
+    assert "ZBar fallback off" in caplog.text
+    assert texts(decoder, frame(render(scale=3, border=0), background=0)) == [TEXT]
+
+
+@pytest.mark.skipif(not FRAMES.is_dir(), reason=f"shared test data not found at {FRAMES}")
+def test_zbar_fallback_reads_what_zxing_cannot():
+    """A printed card, tilted, with a narrow margin on a dark ground: zxing-cpp locates the code but
+    cannot read it; ZBar can."""
+    image = read_image(str(FRAMES / "qrcode-4-09.png"))
+    expected = (FRAMES / "qrcode-4-09.txt").read_bytes().decode("utf-8")
+    assert texts(Decoder(attempts=()), image) == []
+    zbar_only = Decoder(attempts=("zbar",))
+    assert texts(zbar_only, image) == [expected] and zbar_only.hits["zbar"] == 1
+    assert texts(Decoder(attempts=("zbar",), zbar_fallback=False), image) == []
 
 
 def test_timed_decode_and_read_image(tmp_path, decoder):

@@ -80,7 +80,8 @@ class FinderSearch:
 
     Each step is a few OpenCV calls on small images, where allocating fresh result images (and the
     page faults on them) costs as much as the arithmetic, so the images are kept and reused while
-    the frame size stays the same. Not thread-safe: one search per decoding thread.
+    the frame size stays the same; both steps share one working area, so that the memory a frame
+    touches stays small enough to stay in the cache. Not thread-safe: one search per decoding thread.
     """
 
     def __init__(self) -> None:
@@ -90,14 +91,24 @@ class FinderSearch:
         if self._shape == (h, w):
             return
         hh, hw = (h + 1) // 2, (w + 1) // 2
-        self._half = np.empty((hh, hw), np.uint8)  # every other pixel of every other row
-        self._half_dark = np.empty((hh, hw), np.uint8)
         # 16-bit labels are cheaper, and enough: 8-connected components are at most a quarter of the pixels
-        self._labels = np.empty((hh, hw), np.uint16 if hh * hw // 4 < 65535 else np.int32)
+        label_type = np.dtype(np.uint16 if hh * hw // 4 < 65535 else np.int32)
         rows = (h + 2) // 3
-        self._rows = np.empty((rows, w), np.uint8)  # every third row, 255 where dark
-        self._same = np.empty((rows, w - 6), np.uint8)
-        self._run = np.empty((rows, w - 6), np.uint8)
+        half_bytes = hh * hw * (1 + label_type.itemsize)
+        scan_bytes = rows * (3 * w - 7)
+        area = np.empty(max(half_bytes, scan_bytes) + 16, np.uint8)
+
+        def image(offset: int, shape: tuple[int, int], dtype=np.uint8) -> np.ndarray:
+            size = shape[0] * shape[1] * np.dtype(dtype).itemsize
+            return area[offset : offset + size].view(dtype).reshape(shape)
+
+        # the components step: every other pixel of every other row (binarised in place), labels
+        self._half = image(0, (hh, hw))
+        self._labels = image(hh * hw + (-hh * hw) % 4, (hh, hw), label_type)
+        # the pixel-exact step, after it: every third row binarised, where it changes, the runs found
+        self._rows = image(0, (rows, w))
+        self._change = image(rows * w, (rows, w - 1))
+        self._run = image(rows * (2 * w - 1), (rows, w - 6))
         self._shape = (h, w)
 
     def __call__(self, gray: np.ndarray) -> list[Finder]:
@@ -109,11 +120,11 @@ class FinderSearch:
         self._buffers(h, w)
         np.copyto(self._half, gray[::2, ::2])
         threshold, _ = cv2.threshold(
-            self._half, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU, dst=self._half_dark
+            self._half, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU, dst=self._half
         )  # 255 where dark (at or below the threshold)
         found = [
             Finder(f.x * 2.0, f.y * 2.0, f.module * 2.0, f.inverted)
-            for f in _components(self._half_dark, self._labels)
+            for f in _components(self._half, self._labels)
         ]
         if len(found) > MAX_CANDIDATES:
             return []  # more is texture, not a code
@@ -123,20 +134,20 @@ class FinderSearch:
     def _pixel_exact(self, gray: np.ndarray, threshold: float) -> list[Finder]:
         """Finders of exactly one pixel per module: around a dark-on-light finder's centre the 3x3 box
         is dark, the ring two pixels out light and the ring three out dark; a light-on-dark one is
-        the inverse. Each of the core's rows reads a b a a a b a (a != b) across the finder."""
+        the inverse. Each of the core's rows reads a b a a a b a (a != b) across the finder: a change
+        of colour after the first, second, fifth and sixth pixel and none after the third and fourth."""
         import cv2
 
-        rows, same, run = self._rows, self._same, self._run
+        rows, change, run = self._rows, self._change, self._run
         cv2.threshold(gray[::3], threshold, 255, cv2.THRESH_BINARY_INV, dst=rows)
-        n = rows.shape[1] - 6
-
-        def col(k: int) -> np.ndarray:
-            return rows[:, k : k + n]
-
-        cv2.compare(col(0), col(1), cv2.CMP_NE, dst=run)
-        for a, b in ((0, 2), (0, 3), (0, 4), (0, 6), (1, 5)):
-            cv2.compare(col(a), col(b), cv2.CMP_EQ, dst=same)
-            cv2.bitwise_and(run, same, dst=run)
+        cv2.bitwise_xor(rows[:, :-1], rows[:, 1:], dst=change)
+        n = run.shape[1]
+        cv2.bitwise_and(change[:, 0:n], change[:, 1 : n + 1], dst=run)
+        cv2.bitwise_and(run, change[:, 4 : n + 4], dst=run)
+        cv2.bitwise_and(run, change[:, 5 : n + 5], dst=run)
+        steady = rows[:, :n]  # rows is no longer needed: reuse it for the changes that must not be
+        cv2.bitwise_or(change[:, 2 : n + 2], change[:, 3 : n + 3], dst=steady)
+        cv2.subtract(run, steady, dst=run)
         hits = cv2.countNonZero(run)
         if hits == 0:
             return []
@@ -145,19 +156,15 @@ class FinderSearch:
         xy = cv2.findNonZero(run).reshape(-1, 2)
         x = xy[:, 0] + 3
         y = xy[:, 1] * 3
-        # the run crosses one of the core's rows, so the centre is on that row or one up or down;
-        # the column through it must read the same run downwards (nine pixels cover all three)
+        # the run crosses one of the core's rows, so the centre is on that row or one up or down; the
+        # column through it must read the same run downwards, and nine pixels cover all three places
         height = gray.shape[0]
         column = (y[:, None] + np.arange(-4, 5)).clip(0, height - 1)
-        down = gray[column, x[:, None]] <= threshold
+        bits = (gray[column, x[:, None]] <= threshold) @ (1 << np.arange(9))
         cx, cy = [], []
         for shift in (-1, 0, 1):
-            v = down[:, 1 + shift : 8 + shift]
-            ok = (
-                (v[:, 0] != v[:, 1]) & (v[:, 0] == v[:, 2]) & (v[:, 0] == v[:, 3])
-                & (v[:, 0] == v[:, 4]) & (v[:, 0] == v[:, 6]) & (v[:, 1] == v[:, 5])
-                & (y + shift >= 3) & (y + shift < height - 3)
-            )
+            window = (bits >> (shift + 1)) & 0x7F
+            ok = ((window == 0b1011101) | (window == 0b0100010)) & (y + shift >= 3) & (y + shift < height - 3)
             cx.append(x[ok])
             cy.append(y[ok] + shift)
         cx, cy = np.concatenate(cx), np.concatenate(cy)
