@@ -21,9 +21,6 @@ from kiosk.errors import DriverError
 
 log = logging.getLogger(__name__)
 
-# (on_seconds, off_seconds, repeats): a short chirp to admit, three buzzes to refuse
-PASS_BEEP = (0.12, 0.0, 1)
-FAIL_BEEP = (0.15, 0.1, 3)
 
 
 @dataclass(frozen=True)
@@ -122,10 +119,12 @@ class Gate:
 
         self._later(seconds, off)
 
-    def _beep(self, pattern: tuple[float, float, int]) -> None:
+    def _beep(self, decision: str) -> None:
+        """The decision's buzzer pattern (kiosk.sounds), in the background."""
         if self.buzzer is not None:
-            on, off, n = pattern
-            self.buzzer.blink(on_time=on, off_time=max(off, 0.001), n=n, background=True)
+            from kiosk.sounds import pattern_for
+
+            self.buzzer.blink(**pattern_for(decision).as_blink(), background=True)
 
     # ------------------------------------------------------------------ actions
     def admit(self, entry_id: str, seconds: float | None = None) -> None:
@@ -144,14 +143,14 @@ class Gate:
 
         self._later(seconds, close_relay)
         self._light(self.green, "green", seconds, entry_id)
-        self._beep(PASS_BEEP)
+        self._beep("pass")
 
     def refuse(self, entry_id: str, seconds: float | None = None) -> None:
         if self._closed:
             raise DriverError("gate is closed")
         seconds = self.section.open_seconds if seconds is None else seconds
         self._light(self.red, "red", seconds, entry_id)
-        self._beep(FAIL_BEEP)
+        self._beep("fail")
 
     def _pressed(self) -> None:
         # runs on gpiozero's thread: only note it; the loop records and opens

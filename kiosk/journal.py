@@ -218,6 +218,10 @@ class Journal:
         columns = [c[0] for c in cursor.description]
         return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
+    def undelivered_count(self) -> int:
+        """Entries not yet delivered (the partial index makes this cheap however long the journal)."""
+        return self.db.execute("SELECT COUNT(*) FROM entries WHERE delivered_at IS NULL").fetchone()[0]
+
     def counts(self) -> dict:
         total, undelivered, oldest = self.db.execute(
             """SELECT COUNT(*),

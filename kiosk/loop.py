@@ -9,6 +9,7 @@ stops feeding it, whatever other threads still run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -109,6 +110,7 @@ class Kiosk:
         self._pending_config = None
         self._next_housekeeping = 0.0
         self._bundle_stamp: float | None = None
+        self._sync_status = StatusBar()
 
     # ------------------------------------------------------------------ one visitor
     def decide(self, text: str, frame_captured: float | None = None) -> Outcome:
@@ -143,6 +145,8 @@ class Kiosk:
                 identity=credential.identity, person_key=key, frame_age_ms=round(age_ms, 3),
             )
             self._journal_failed = False
+            undelivered = self._sync_status.undelivered + 1  # until the next housekeeping recounts
+            self._sync_status = dataclasses.replace(self._sync_status, undelivered=undelivered)
         except JournalError as exc:
             # nobody enters unrecorded: a journal that cannot write keeps the gate shut
             log.error("ALARM journal write failed, gate kept shut: %s", exc)
@@ -205,6 +209,7 @@ class Kiosk:
             if disk.alarm and not self._disk_alarm:
                 log.error("ALARM %s", disk.message())
             self._disk_alarm = disk.alarm
+            self._sync_status = self._read_sync_status()
             stamp = bundle_stamp(self.config)
             if self._bundle_stamp is not None and stamp != self._bundle_stamp:
                 self.trust = load_trust(self.config)
@@ -223,27 +228,49 @@ class Kiosk:
             message_en=msg.en,
             masked_name=outcome.masked_name,
             status=self._status_bar(),
+            decision_id=outcome.entry.id if outcome.entry else f"unrecorded-{self.stats.decisions}",
         )
         self._result_until = time.monotonic() + self.config.screen.result_seconds
 
     def _status_bar(self) -> StatusBar:
-        return StatusBar(
-            online=None,
+        return dataclasses.replace(
+            self._sync_status,
             clock_synchronised=self.clock.synchronised(),
             camera_ok=self._camera_ok,
             disk_alarm=self._disk_alarm or self._journal_failed,
         )
 
-    def _refresh_view(self, frame: Frame | None, codes=()) -> None:
-        import dataclasses
+    def _read_sync_status(self) -> StatusBar:
+        """What the sync process last reported in the journal's meta table, for the status bar."""
+        from kiosk.journal import parse_iso
 
+        def age_seconds(key: str) -> float | None:
+            value = self.journal.get_meta(key)
+            return (self.clock.now() - parse_iso(value)).total_seconds() if value else None
+
+        online = None
+        if self.config.sync.url:
+            since = age_seconds("last_sync")
+            online = since is not None and since < 3 * self.config.sync.interval_seconds + 60
+        trust_age = age_seconds("trust_updated_at")
+        return StatusBar(online=online, undelivered=self.journal.undelivered_count(),
+                         trust_age_hours=None if trust_age is None else trust_age / 3600)
+
+    def _refresh_view(self, frame: Frame | None, codes=()) -> None:
         view = self._view
+        venue = self.config.kiosk.venue
         if view.state in ("pass", "fail") and time.monotonic() >= self._result_until:
-            view = View(state="idle", venue=self.config.kiosk.venue)
+            view = View(state="idle", venue=venue)
         if not self._camera_ok:
-            view = View(state="offline", venue=self.config.kiosk.venue)
-        elif (self._disk_alarm or self._journal_failed) and view.state == "idle":
-            view = View(state="disk_full", venue=self.config.kiosk.venue)
+            view = View(state="offline", venue=venue)
+        elif view.state in ("pass", "fail"):
+            pass  # a decision's card stays up for its time
+        elif self._disk_alarm or self._journal_failed:
+            view = View(state="disk_full", venue=venue)
+        elif self.config.policy.unsynchronised_clock == "refuse" and not self.clock.synchronised():
+            view = View(state="clock", venue=venue)
+        else:
+            view = View(state="idle", venue=venue)
         outline = codes[0].corners if codes else ()
         self._view = dataclasses.replace(view, frame=frame.image if frame else None, outline=outline,
                                          status=self._status_bar())

@@ -168,3 +168,28 @@ def test_chunked_card_is_decided_once_whole_and_a_lone_part_is_refused(make_conf
         ("shc", "malformed", "fail"),  # the lone part, once its wait is over
         ("cccd", "valid", "pass"),
     ]
+
+
+class RecordingScreen:
+    """A screen that keeps what it was asked to show (the Screen protocol, for tests)."""
+
+    def __init__(self):
+        self.views = []
+
+    def show(self, view):
+        self.views.append(view)
+
+    def close(self):
+        pass
+
+
+def test_screen_gets_cards_and_status(make_config, mock_factory):
+    config = make_config(policy={"unsynchronised_clock": "refuse"})
+    screen = RecordingScreen()
+    run(config, visitors(1)[:1], mock_factory, screen=screen, clock=FixedClock(synchronised=False))
+    states = [v.state for v in screen.views]
+    assert states[0] == "clock"  # the policy refuses while the clock is not synchronised: say so
+    card = next(v for v in screen.views if v.state == "fail")
+    assert card.reason == "clock_unsynchronised" and card.message_vi and card.decision_id
+    assert card.masked_name and " " in card.masked_name and len(card.masked_name) < 12
+    assert screen.views[-1].status.undelivered == 1 and screen.views[-1].status.online is None
