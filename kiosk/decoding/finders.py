@@ -74,9 +74,9 @@ class FinderSearch:
     - connected components on every other pixel of every other row: subsampling a binary image
       keeps at least one pixel of every module two or more pixels wide, so every finder of that size
       keeps its rings, at a quarter of the cost;
-    - for pixel-exact codes of one pixel per module, which subsampling loses, a scan of every third
-      row for the finder's run (dark, light, 3 dark, light, dark, or its inverse), which crosses one
-      of the core's three rows, then the whole 7x7 pattern checked around the few places it occurs.
+    - for pixel-exact codes of one pixel per module, which subsampling loses, a scan of every row
+      for the finder's run (dark, light, 3 dark, light, dark, or its inverse), kept where three rows
+      in a row have it (the core's), then the whole 7x7 pattern checked at the few places left.
 
     Each step is a few OpenCV calls on small images, where allocating fresh result images (and the
     page faults on them) costs as much as the arithmetic, so the images are kept and reused while
@@ -93,10 +93,8 @@ class FinderSearch:
         hh, hw = (h + 1) // 2, (w + 1) // 2
         # 16-bit labels are cheaper, and enough: 8-connected components are at most a quarter of the pixels
         label_type = np.dtype(np.uint16 if hh * hw // 4 < 65535 else np.int32)
-        rows = (h + 2) // 3
         half_bytes = hh * hw * (1 + label_type.itemsize)
-        scan_bytes = rows * (3 * w - 7)
-        area = np.empty(max(half_bytes, scan_bytes) + 16, np.uint8)
+        area = np.empty(max(half_bytes, h * (2 * w - 1)) + 16, np.uint8)
 
         def image(offset: int, shape: tuple[int, int], dtype=np.uint8) -> np.ndarray:
             size = shape[0] * shape[1] * np.dtype(dtype).itemsize
@@ -105,10 +103,13 @@ class FinderSearch:
         # the components step: every other pixel of every other row (binarised in place), labels
         self._half = image(0, (hh, hw))
         self._labels = image(hh * hw + (-hh * hw) % 4, (hh, hw), label_type)
-        # the pixel-exact step, after it: every third row binarised, where it changes, the runs found
-        self._rows = image(0, (rows, w))
-        self._change = image(rows * w, (rows, w - 1))
-        self._run = image(rows * (2 * w - 1), (rows, w - 6))
+        # the pixel-exact step, after it: the frame binarised, then where each row changes colour;
+        # the runs found go over the binarised frame, and the runs three rows tall over the changes
+        # (each image is done with when the next is written over it)
+        self._dark = image(0, (h, w))
+        self._change = image(h * w, (h, w - 1))
+        self._run = image(0, (h, w - 6))
+        self._core = image(h * w, (h - 4, w - 6))
         self._shape = (h, w)
 
     def __call__(self, gray: np.ndarray) -> list[Finder]:
@@ -122,6 +123,11 @@ class FinderSearch:
         threshold, _ = cv2.threshold(
             self._half, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU, dst=self._half
         )  # 255 where dark (at or below the threshold)
+        dark = cv2.countNonZero(self._half)
+        if min(dark, self._half.size - dark) < 3:
+            # one colour (a covered lens, a blank wall): a code of any size, either way round, has
+            # pixels of both colours on this grid (every finder's core holds some, and its ring)
+            return []
         found = [
             Finder(f.x * 2.0, f.y * 2.0, f.module * 2.0, f.inverted)
             for f in _components(self._half, self._labels)
@@ -134,46 +140,39 @@ class FinderSearch:
     def _pixel_exact(self, gray: np.ndarray, threshold: float) -> list[Finder]:
         """Finders of exactly one pixel per module: around a dark-on-light finder's centre the 3x3 box
         is dark, the ring two pixels out light and the ring three out dark; a light-on-dark one is
-        the inverse. Each of the core's rows reads a b a a a b a (a != b) across the finder: a change
-        of colour after the first, second, fifth and sixth pixel and none after the third and fourth."""
+        the inverse. Each of the core's three rows reads a b a a a b a (a != b) across the finder: a
+        change of colour after the first, second, fifth and sixth pixel, none after the third and
+        fourth; the rows two above and below the centre (the middle ring) read a b b b b b a. Stripes
+        and other patterns that repeat from row to row have the run there too, and are passed over."""
         import cv2
 
-        rows, change, run = self._rows, self._change, self._run
-        cv2.threshold(gray[::3], threshold, 255, cv2.THRESH_BINARY_INV, dst=rows)
-        cv2.bitwise_xor(rows[:, :-1], rows[:, 1:], dst=change)
+        dark, change, run, core = self._dark, self._change, self._run, self._core
+        cv2.threshold(gray, threshold, 255, cv2.THRESH_BINARY_INV, dst=dark)
+        cv2.bitwise_xor(dark[:, :-1], dark[:, 1:], dst=change)
         n = run.shape[1]
         cv2.bitwise_and(change[:, 0:n], change[:, 1 : n + 1], dst=run)
         cv2.bitwise_and(run, change[:, 4 : n + 4], dst=run)
         cv2.bitwise_and(run, change[:, 5 : n + 5], dst=run)
-        steady = rows[:, :n]  # rows is no longer needed: reuse it for the changes that must not be
-        cv2.bitwise_or(change[:, 2 : n + 2], change[:, 3 : n + 3], dst=steady)
-        cv2.subtract(run, steady, dst=run)
-        hits = cv2.countNonZero(run)
+        cv2.subtract(run, change[:, 2 : n + 2], dst=run)  # 255 - 255: no change allowed there
+        cv2.subtract(run, change[:, 3 : n + 3], dst=run)
+        # centred on row j + 2: the run on rows j + 1, j + 2, j + 3, not on rows j and j + 4
+        cv2.bitwise_and(run[1:-3], run[2:-2], dst=core)
+        cv2.bitwise_and(core, run[3:-1], dst=core)
+        cv2.subtract(core, run[:-4], dst=core)
+        cv2.subtract(core, run[4:], dst=core)
+        hits = cv2.countNonZero(core)
         if hits == 0:
             return []
-        if hits > _MAX_RUNS:
-            return []  # a texture of one-pixel stripes, not a code
-        xy = cv2.findNonZero(run).reshape(-1, 2)
-        x = xy[:, 0] + 3
-        y = xy[:, 1] * 3
-        # the run crosses one of the core's rows, so the centre is on that row or one up or down; the
-        # column through it must read the same run downwards, and nine pixels cover all three places
-        height = gray.shape[0]
-        column = (y[:, None] + np.arange(-4, 5)).clip(0, height - 1)
-        bits = (gray[column, x[:, None]] <= threshold) @ (1 << np.arange(9))
-        cx, cy = [], []
-        for shift in (-1, 0, 1):
-            window = (bits >> (shift + 1)) & 0x7F
-            ok = ((window == 0b1011101) | (window == 0b0100010)) & (y + shift >= 3) & (y + shift < height - 3)
-            cx.append(x[ok])
-            cy.append(y[ok] + shift)
-        cx, cy = np.concatenate(cx), np.concatenate(cy)
-        if cx.size == 0:
-            return []
-        dark = gray[cy[:, None] + _PATTERN7[:, 1], cx[:, None] + _PATTERN7[:, 0]] <= threshold
+        if hits > _MAX_CORES:
+            return []  # a texture of tiny blobs, not a code
+        xy = cv2.findNonZero(core).reshape(-1, 2)
+        cx, cy = xy[:, 0] + 3, xy[:, 1] + 2
+        inside = (cy >= 3) & (cy < gray.shape[0] - 3)  # the columns are, by construction
+        cx, cy = cx[inside], cy[inside]
+        samples = gray[cy[:, None] + _PATTERN7[:, 1], cx[:, None] + _PATTERN7[:, 0]] <= threshold
         found: list[Finder] = []
         for inverted in (False, True):
-            ok = np.all(dark == (_PATTERN7_DARK != inverted), axis=1)
+            ok = np.all(samples == (_PATTERN7_DARK != inverted), axis=1)
             found += [Finder(float(x), float(y), 1.0, inverted) for x, y in zip(cx[ok], cy[ok])]
         return found
 
@@ -181,8 +180,8 @@ class FinderSearch:
 # the 7x7 offsets around a pixel-exact finder's centre, and which are dark in a dark-on-light one
 _PATTERN7 = np.array([(dx, dy) for dy in range(-3, 4) for dx in range(-3, 4)])
 _PATTERN7_DARK = np.max(np.abs(_PATTERN7), axis=1) != 2
-# more finder-like runs than this is a texture of stripes (a pixel-exact code has a few hundred at most)
-_MAX_RUNS = 100 * MAX_CANDIDATES
+# more places with a finder's run in three rows than this is texture (a code has three, a few in noise)
+_MAX_CORES = 100 * MAX_CANDIDATES
 
 
 def _components(dark: np.ndarray, labels: np.ndarray | None = None) -> list[Finder]:
