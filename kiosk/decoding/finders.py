@@ -5,7 +5,8 @@ around the code. A code shown edge to edge on a phone in dark mode, cropped by a
 printed without a margin has none: the finder's outer dark ring merges with whatever lies beyond.
 This module looks for the inner structure instead, which survives: a filled dark 3x3-module core
 inside a light ring inside a dark ring (or, light-on-dark, a dark ring around a light core). One
-connected-components pass over a binarised frame finds both polarities.
+connected-components pass over a binarised, subsampled frame finds both polarities; a row scan finds
+the finders of codes drawn at exactly one pixel per module, which subsampling loses.
 
 Three finders of one size and roughly at the corners of a right isosceles triangle give the code's
 geometry; :func:`rectify` warps that square onto a clean canvas with a synthetic quiet zone, at a
@@ -125,8 +126,9 @@ class FinderSearch:
         )  # 255 where dark (at or below the threshold)
         dark = cv2.countNonZero(self._half)
         if min(dark, self._half.size - dark) < 3:
-            # one colour (a covered lens, a blank wall): a code of any size, either way round, has
-            # pixels of both colours on this grid (every finder's core holds some, and its ring)
+            # one colour (a covered lens, a blank wall): a code of any size, either way round, puts
+            # both colours on this grid (at one pixel per module, a quarter of its modules, which its
+            # mask keeps about half dark)
             return []
         found = [
             Finder(f.x * 2.0, f.y * 2.0, f.module * 2.0, f.inverted)
