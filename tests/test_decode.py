@@ -10,6 +10,7 @@ import pytest
 import segno
 
 from kiosk.decode import ATTEMPTS, Code, Decoder, read_image, timed_decode
+from kiosk.decoding.finders import FinderSearch
 
 TEXT = "KIOSK-TEST|VISITOR-0042|GATE-A|2021"
 FRAMES = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "qr-frames"
@@ -86,7 +87,7 @@ def test_code_without_quiet_zone(inverted):
     code = render(scale=3, border=0)
     image = frame(code, background=0)
     if inverted:
-        image = 255 - frame(255 - code, background=255)
+        image = frame(255 - code, background=255)  # light-on-dark, nothing dark around it
     decoder = Decoder()
     assert texts(decoder, image) == [TEXT]
     assert decoder.hits["rectified"] == 1
@@ -99,6 +100,46 @@ def test_pixel_exact_code_without_quiet_zone():
     decoder = Decoder()
     assert texts(decoder, image) == [TEXT]
     assert decoder.hits["rectified"] == 1
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+def test_pixel_exact_finders_found_either_way_round(inverted):
+    code = render(scale=1, border=0)
+    image = frame(code, background=0, at=(7, 9))  # near the frame's corner, as a crop would be
+    if inverted:
+        image = frame(255 - code, background=255, at=(7, 9))  # light-on-dark, nothing dark around
+    found = FinderSearch()(image)
+    assert len(found) == 3 and {f.inverted for f in found} == {inverted}
+    assert {f.module for f in found} == {1.0}
+
+
+def test_stripes_beside_a_pixel_exact_code_are_not_taken_for_finders():
+    """Vertical one-pixel stripes read like a finder's run on every row (thousands of places, which
+    would be given up as texture); a finder's rows two away from its centre do not, the stripes' do."""
+    image = frame(render(scale=1, border=0), background=0, at=(100, 60))
+    image[:, 320:] = np.tile(np.array([0, 255, 0, 0, 0, 255, 0, 255], np.uint8), 40)
+    found = FinderSearch()(image)
+    assert len(found) == 3 and all(f.x < 320 for f in found)
+
+
+def test_finder_search_follows_the_frame_size():
+    """Working images are kept between frames; a new frame size gets new ones (and 32-bit labels
+    once 16 bits could overflow), with the same finders as a fresh search."""
+    search = FinderSearch()
+    sizes = [(480, 640), (720, 1280), (1080, 1920), (480, 640)]
+    for h, w in sizes:
+        image = frame(render(scale=3, border=0), background=0, size=(h, w), at=(h // 4, w // 4))
+        found = search(image)
+        assert len(found) == 3
+        assert found == FinderSearch()(image)
+    assert search._labels.dtype == np.uint16  # back at 640x480
+    search(np.zeros((1080, 1920), np.uint8) + 1)
+    assert search._labels.dtype == np.int32
+
+
+def test_large_frame_reads(decoder):
+    image = frame(render(scale=2, border=0), background=0, size=(1080, 1920), at=(500, 900))
+    assert texts(decoder, image) == [TEXT]
 
 
 def test_no_code_gives_nothing(decoder):
