@@ -18,8 +18,14 @@ wrong the visitor hears the most fundamental one:
    length = digest length, any salt accepted as a fallback for DSCs that got it wrong);
 4. ``wrong_key_usage``: the DSC's extended key usage does not cover the certificate type;
 5. ``revoked``: a hash of the UCI, of country + UCI or of the signature is on the list;
-6. ``expired`` / ``not_yet_valid``: the CWT ``exp`` / ``iat``, and the DSC's own validity,
+6. ``expired`` / ``not_yet_valid``: the CWT ``exp``, and the DSC's own validity period,
    judged at ``context.now``.
+
+An ``iat`` after ``context.now`` is not a refusal. The signature already proves the issuer made
+the certificate, and the DSC's validity bounds when it could. An ``iat`` in the future therefore
+means the kiosk's clock is behind, which a Pi without a real-time clock is after every power cut
+until NTP has synchronised it. Refusing then would turn away every certificate issued since the
+clock's last saved time. (``iat`` must still be a well-formed time, or the code is malformed.)
 """
 
 from __future__ import annotations
@@ -377,7 +383,7 @@ def _verify(text: str, context: VerifyContext) -> Credential:
     if not hasattr(hcert, "get") or 1 not in hcert:
         raise _malformed("CWT holds no health certificate (claim -260, key 1)")
     expires = _claim_time(claims, CLAIM_EXP, "exp")
-    issued = _claim_time(claims, CLAIM_IAT, "iat")
+    _claim_time(claims, CLAIM_IAT, "iat")  # must be well-formed; not a refusal when ahead of now
     iss = claims.get(CLAIM_ISS)
     kind, identity, evidence, entries = parse_dcc(hcert[1])
     # the issuer is logged: only a country code is taken from the (possibly unsigned) content
@@ -408,11 +414,10 @@ def _verify(text: str, context: VerifyContext) -> Credential:
     if context.trust.is_revoked(hashes):
         return refused(Status.REVOKED, "on the DCC revocation list")
     now = context.now
-    # exp is the last valid instant (the EU cases judge a certificate valid at exactly exp)
+    # exp is the last valid instant (the EU cases judge a certificate valid at exactly exp);
+    # iat after now is tolerated: see the module docstring
     if expires is not None and now > expires:
         return refused(Status.EXPIRED, "certificate expired (CWT exp)")
-    if issued is not None and now < issued:
-        return refused(Status.NOT_YET_VALID, "issued in the future (CWT iat)")
     if signer.not_after is not None and now > signer.not_after:
         return refused(Status.EXPIRED, "signing certificate (DSC) expired")
     if signer.not_before is not None and now < signer.not_before:
