@@ -104,11 +104,18 @@ def _shc(workdir: Path) -> Prepared:
     return Prepared(text, VerifyContext(now=NOW, trust=store), bare, ["--shc-issuer", f"{issuer.iss}={directory}"])
 
 
+def _identity(text: str) -> Callable[[Path], Prepared]:
+    """An unsigned identity code: well-formedness only, so there is no signature to set beside it."""
+    return lambda workdir: Prepared(text, VerifyContext(now=NOW), None, [])
+
+
 # name -> preparation; one line per format (or per algorithm of a format)
 CASES: dict[str, Callable[[Path], Prepared]] = {
     "eu-dcc ES256": lambda workdir: _dcc("ES256", workdir),
     "eu-dcc PS256": lambda workdir: _dcc("PS256", workdir),
     "shc ES256": _shc,
+    "pc-covid": _identity("0010******56|NGUYEN VAN AN|01/01/1990|1|3f2a9c01ab|"),
+    "cccd": _identity("001090123456|012345678|Nguyễn Văn An|01011990|Nam|Phường Bến Nghé, Quận 1|15042021"),
 }
 
 
