@@ -24,7 +24,7 @@ from kiosk.errors import DriverError, JournalError
 from kiosk.formats.base import VerifyContext
 from kiosk.journal import Entry, Journal
 from kiosk.model import Credential, Decision, Kind, Status
-from kiosk.policy import Policy, person_key
+from kiosk.policy import CLOCK_FLAG, Policy, person_key
 from kiosk.reasons import message
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class Kiosk:
         now = self.clock.now()
         synchronised = self.clock.synchronised()
         credential = Credential("guard", Status.VALID, kind=Kind.UNKNOWN)
-        flags = () if synchronised else ("clock_unsynchronised",)
+        flags = () if synchronised else (CLOCK_FLAG,)
         decision = Decision("pass", "guard_override", flags)
         return self._record_and_act(credential, decision, now, synchronised, None, 0.0)
 
@@ -200,7 +200,8 @@ class Kiosk:
         return outcomes
 
     def _housekeeping(self) -> None:
-        """Every half minute: the disk alarm, and new city bundles fetched by the sync process."""
+        """Every half minute: the disk alarm, the status bar, new city bundles fetched by the sync
+        process, and forgetting re-entry keys older than the re-entry window."""
         from kiosk.app import bundle_stamp, load_trust
         from sync.retention import disk_state
 
@@ -210,6 +211,9 @@ class Kiosk:
                 log.error("ALARM %s", disk.message())
             self._disk_alarm = disk.alarm
             self._sync_status = self._read_sync_status()
+            # re-entry keys link one person's visits: keep them no longer than the guard needs
+            window = dt.timedelta(minutes=self.config.policy.reentry_minutes)
+            self.journal.forget_person_keys(before=self.clock.now() - window)
             stamp = bundle_stamp(self.config)
             if self._bundle_stamp is not None and stamp != self._bundle_stamp:
                 self.trust = load_trust(self.config)

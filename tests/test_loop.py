@@ -193,3 +193,17 @@ def test_screen_gets_cards_and_status(make_config, mock_factory):
     assert card.reason == "clock_unsynchronised" and card.message_vi and card.decision_id
     assert card.masked_name and " " in card.masked_name and len(card.masked_name) < 12
     assert screen.views[-1].status.undelivered == 1 and screen.views[-1].status.online is None
+
+
+def test_reentry_keys_are_forgotten_after_the_window(make_config, mock_factory):
+    config = make_config(policy={"reentry_minutes": 10.0})
+    clock = FixedClock(start=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30), advance=False)
+    kiosk = run(config, visitors(1)[:1], mock_factory, clock=clock)
+    with sqlite3.connect(config.journal_path) as db:
+        assert db.execute("SELECT person_key FROM entries").fetchone()[0] is not None
+    kiosk.clock = FixedClock()  # half an hour later: the next housekeeping drops the key
+    kiosk.journal = type(kiosk.journal)(config.journal_path)
+    kiosk._housekeeping()
+    kiosk.journal.close()
+    with sqlite3.connect(config.journal_path) as db:
+        assert db.execute("SELECT person_key FROM entries").fetchone()[0] is None
