@@ -134,7 +134,7 @@ class Gate:
         seconds = self.section.open_seconds if seconds is None else seconds
         self.relay.on()
         self._event("relay", "on", entry_id)
-        log.info("relay energised for entry %s", entry_id)
+        log.debug("relay energised for entry %s", entry_id)
 
         def close_relay() -> None:
             if not self._closed:
