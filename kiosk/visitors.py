@@ -48,9 +48,13 @@ class Visitor:
     label: str  # what kind of code, e.g. "cccd", "eu-dcc expired", "garbage"
     text: str
     expect: str  # "pass" or "fail" under checkin mode with the demo's trust
+    expect_health: str = ""  # the same under health mode, where it differs
     hold_frames: int = 4  # frames the code stays in view
     dark: bool = False  # light-on-dark (a phone in dark mode)
     gap_before: int = 0  # empty frames before this visitor, beyond the usual gap
+
+    def expected(self, mode: str) -> str:
+        return self.expect_health if mode == "health" and self.expect_health else self.expect
 
 
 def make_person(rng: random.Random, today: dt.date) -> Person:
@@ -113,8 +117,8 @@ def _identity_visitors(person: Callable[[], Person], rng: random.Random, today: 
     bad_date = cccd_text(person(), rng, today).split("|")
     bad_date[3] = "31021990"
     return [
-        Visitor("cccd", cccd_text(person(), rng, today), "pass"),
-        Visitor("pc-covid", pc_covid_text(person(), rng), "pass", dark=True),
+        Visitor("cccd", cccd_text(person(), rng, today), "pass", expect_health="fail"),
+        Visitor("pc-covid", pc_covid_text(person(), rng), "pass", expect_health="fail", dark=True),
         Visitor("cccd broken date", "|".join(bad_date), "fail"),
     ]
 

@@ -21,6 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--visitors", type=int, default=16, metavar="N", help="generated visitors (default 16)")
     parser.add_argument("--fast", action="store_true", help="replay as fast as the loop goes, not at 30 fps")
     parser.add_argument("--no-server", action="store_true", help="skip the city server and the sync")
+    parser.add_argument("--mode", choices=("checkin", "health"), default="checkin",
+                        help="the venue's policy: checkin (any identity code) or health (certificates and rules)")
 
 
 def _print(line: str) -> None:
@@ -61,7 +63,7 @@ def run(args) -> int:
                   "state_dir": str(base / "state"), "clock": "assume_synchronised"},
         "camera": {"driver": "replay", "replay_path": str(base), "fps": 30.0},
         "gate": {"pin_factory": "mock", "open_seconds": 1.0},
-        "policy": {"mode": "checkin", "reentry_minutes": 10.0},
+        "policy": {"mode": args.mode, "reentry_minutes": 10.0},
         "trust": {"trust_list": str(health.trust_list),
                   "shc_issuers": [{"iss": health.shc.iss, "dir": str(health.shc_dir)}]},
         "sync": sync_keys,
@@ -69,16 +71,20 @@ def run(args) -> int:
     config, problems = config_mod.parse(data, base=base)
     if problems or config is None:
         raise config_mod.ConfigError(problems)
-    _print(f"journal: {config.journal_path}")
+    _print(f"journal: {config.journal_path}   policy: {args.mode} mode")
 
     visitors: list[Visitor] = list(generate(args.visitors, today=today, health=health))
-    held = dataclasses.replace(visitors[0], label=visitors[0].label + " (held 5 s)", hold_frames=150)
-    again = dataclasses.replace(visitors[0], label=visitors[0].label + " (same person again)", expect="fail")
+    # the first visitor admitted under this mode holds the code up, and comes back later
+    first = next(i for i, v in enumerate(visitors) if v.expected(args.mode) == "pass")
+    held = dataclasses.replace(visitors[first], label=visitors[first].label + " (held 5 s)", hold_frames=150)
+    again = dataclasses.replace(visitors[first], label=visitors[first].label + " (same person again)",
+                                expect="fail", expect_health="fail")
     # the held code gives one decision; after it has been out of view, showing it again is a
     # new decision, refused by the re-entry guard
     gap = int(config.debounce.absent_seconds * config.camera.fps) + 5
-    visitors = [held] + visitors[1:] + [dataclasses.replace(again, hold_frames=4, gap_before=gap)]
-    expected = [v.expect for v in visitors]
+    visitors = ([held] + visitors[:first] + visitors[first + 1:]
+                + [dataclasses.replace(again, hold_frames=4, gap_before=gap)])
+    expected = [v.expected(args.mode) for v in visitors]
     labels = [v.label for v in visitors]
 
     from kiosk.app import build_kiosk
@@ -94,8 +100,8 @@ def run(args) -> int:
         mark = "PASS" if outcome.decision.passed else "FAIL"
         want = expected[n] if n < len(expected) else "?"
         surprise = "" if (outcome.decision.decision == want) else f"   <-- expected {want}"
-        _print(f"{time.monotonic() - started:6.2f}s  #{n + 1:<3} {label:<34} {mark}  "
-               f"{outcome.decision.reason:<22} {outcome.masked_name:<10} "
+        _print(f"{time.monotonic() - started:6.2f}s  #{n + 1:<3} {label:<38} {mark}  "
+               f"{outcome.decision.reason:<27} {outcome.masked_name:<10} "
                f"entry {outcome.entry.id[:8] if outcome.entry else '-'}{surprise}")
 
     def on_gate_event(event) -> None:
