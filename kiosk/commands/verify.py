@@ -88,18 +88,12 @@ def _payload_from_image(path: str) -> str:
 
 
 def build_trust(config: "Config", args: "argparse.Namespace") -> "TrustStore":
-    """The config's [trust] section, then the command line's additions; TrustError if unusable."""
-    from kiosk.config import resolve_path
-    from kiosk.shc_issuers import add_config_issuers, add_shc_issuer, parse_cli_issuer
-    from kiosk.trust import TrustStore
+    """What the gate trusts under this config (its files, else the city's last good bundles),
+    then the command line's additions; TrustError if unusable."""
+    from kiosk.app import load_trust
+    from kiosk.shc_issuers import add_shc_issuer, parse_cli_issuer
 
-    base = Path(config.source).resolve().parent if config.source else Path.cwd()
-    store = TrustStore()
-    if config.trust.trust_list:
-        store.add_trust_list(resolve_path(config.trust.trust_list, base))
-    if config.trust.revocations:
-        store.add_revocations(resolve_path(config.trust.revocations, base))
-    add_config_issuers(store, config.trust, base)
+    store = load_trust(config)
     for path in args.trust_list:
         store.add_trust_list(path)
     for path in args.dsc:
@@ -145,7 +139,9 @@ def run(args: "argparse.Namespace") -> int:
     from kiosk import config as config_module
 
     now = parse_instant(args.at) if args.at else dt.datetime.now(dt.UTC)
-    config = config_module.load(args.config) if args.config else config_module.Config()
+    from kiosk.app import apply_city_rules
+
+    config = apply_city_rules(config_module.load(args.config)) if args.config else config_module.Config()
     try:
         trust = build_trust(config, args)
     except TrustError as exc:
