@@ -9,9 +9,12 @@ dummy video driver (it draws into memory exactly as on a display, without the fi
 the panel), at 800x480 and 1920x1080, with its render thread capped at 15 draws a second as in
 the kiosk. Runs are interleaved and repeated; medians are printed. For contrast, one line draws
 every frame on the loop's own thread, which is what the render thread avoids. The replay is
-dense (a decision every few frames), so the screen mostly shows cards; a second table gives the
-cost of one draw by what is on screen, the idle preview being the dearest. The journal lives
-on tmpfs (/dev/shm) for the run, so disk flushes do not drown the difference.
+dense (a decision every few frames), so the screen mostly shows cards, and every threaded draw
+finds a new decision and a new unsent count in the status bar; a second table gives the cost of
+one draw by what is on screen, the idle preview being the dearest. "ms/draw" is the wall time of
+a draw, which in the render thread includes waiting for the GIL; "CPU ms/draw" is the drawing
+thread's own processor time. The journal lives on tmpfs (/dev/shm) for the run, so disk
+flushes do not drown the difference.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class InlineScreen:
     def draw_seconds(self) -> float:
         return self.screen.draw_seconds
 
+    @property
+    def draw_cpu_seconds(self) -> float:
+        return self.screen.draw_cpu_seconds
+
 
 def make_screen(kind: str):
     from drivers.screen import NullScreen
@@ -66,8 +73,9 @@ def make_screen(kind: str):
     return PygameScreen(section, venue="Bến xe Mỹ Đình · Cổng số 2", max_fps=15.0)
 
 
-def run_once(kind: str, frames) -> tuple[float, int, float, int]:
-    """(loop frames a second, screen draws, seconds spent drawing, decisions)."""
+def run_once(kind: str, frames) -> tuple[float, int, float, int, float, float]:
+    """(loop frames a second, screen draws, seconds spent drawing, decisions, process CPU ms a
+    frame, drawing thread's CPU seconds)."""
     from gpiozero.pins.mock import MockFactory
 
     from drivers.camera import Camera, ReplaySource
@@ -94,37 +102,40 @@ def run_once(kind: str, frames) -> tuple[float, int, float, int]:
         decisions = kiosk.stats.decisions
         kiosk.close()  # closes the screen too
         return (frames_done / elapsed, getattr(screen, "frames_drawn", 0), getattr(screen, "draw_seconds", 0.0),
-                decisions, 1000 * cpu / frames_done)
+                decisions, 1000 * cpu / frames_done, getattr(screen, "draw_cpu_seconds", 0.0))
 
 
 def draw_costs(draws: int = 100) -> None:
     """Milliseconds per draw on one thread, by what is on screen (the render thread's cost)."""
-    from drivers.screen import View
+    from drivers.screen import StatusBar, View
     from drivers.screen_pygame import PygameScreen
     from kiosk.visitors import render_frame
 
     frame = render_frame("https://example.org/benchmark")
     outline = ((200, 150), (420, 150), (420, 370), (200, 370))
-    print(f"\n{'draw cost, ms':<14} {'idle preview':>13} {'new card':>9} {'card countdown':>15}")
+    print(f"\n{'draw cost, ms':<14} {'idle preview':>13} {'new count':>10} {'new card':>9} {'card countdown':>15}")
     for width, height in ((800, 480), (1920, 1080)):
         section = SimpleNamespace(fullscreen=False, width=width, height=height, result_seconds=1e6, font="",
                                   sound=False)
         screen = PygameScreen(section, venue="Bến xe Mỹ Đình · Cổng số 2", threaded=False)
         costs = []
-        for case in ("idle", "new card", "countdown"):
+        for case in ("idle", "new count", "new card", "countdown"):  # the idle ones before any card
             screen.show(View(state="idle", frame=frame, outline=outline))
             screen.render()
             start = time.perf_counter()
             for i in range(draws):
-                if case == "idle":  # measured first, before any card
+                if case == "idle":
                     screen.show(View(state="idle", frame=frame, outline=outline))
+                elif case == "new count":  # the idle preview and a status bar whose count moved
+                    screen.show(View(state="idle", frame=frame, outline=outline,
+                                     status=StatusBar(undelivered=1 + i)))
                 elif case == "new card" or i == 0:
                     screen.show(View(state="pass" if i % 2 else "fail", reason="ok" if i % 2 else "expired",
                                      masked_name=f"NVA {1900 + i}", decision_id=str(i)))
                 screen.render()
             costs.append(1000 * (time.perf_counter() - start) / draws)
         screen.close()
-        print(f"{width}x{height:<9} {costs[0]:>13.2f} {costs[1]:>9.2f} {costs[2]:>15.2f}")
+        print(f"{width}x{height:<9} {costs[0]:>13.2f} {costs[1]:>10.2f} {costs[2]:>9.2f} {costs[3]:>15.2f}")
 
 
 def main() -> None:
@@ -154,7 +165,7 @@ def main() -> None:
     print(f"{len(frames)} frames of 640x480 per run, {args.repeats} runs each, medians; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     print(f"{'screen':<32} {'loop fps':>9} {'(min-max)':>11} {'vs null':>8} {'CPU ms/frame':>13} {'vs null':>8} "
-          f"{'draws/s':>8} {'ms/draw':>8} {'decisions':>9}")
+          f"{'draws/s':>8} {'ms/draw':>8} {'CPU ms/draw':>12} {'decisions':>9}")
     for kind in kinds:
         runs = results[kind]
         fps = statistics.median(r[0] for r in runs)
@@ -162,10 +173,11 @@ def main() -> None:
         per_run_seconds = statistics.median(len(frames) / r[0] for r in runs)
         draws = statistics.median(r[1] for r in runs)
         ms = statistics.median(1000 * r[2] / r[1] for r in runs) if draws else 0.0
+        cpu_ms = statistics.median(1000 * r[5] / r[1] for r in runs) if draws else 0.0
         label = {"null": "null screen"}.get(kind, f"pygame {kind}" + ("" if "inline" in kind else " (thread, 15/s)"))
         spread = f"{min(r[0] for r in runs):.0f}-{max(r[0] for r in runs):.0f}"
         print(f"{label:<32} {fps:>9.0f} {spread:>11} {fps / null_fps - 1:>+8.1%} {cpu:>13.2f} "
-              f"{cpu / null_cpu - 1:>+8.1%} {draws / per_run_seconds:>8.1f} {ms:>8.2f} "
+              f"{cpu / null_cpu - 1:>+8.1%} {draws / per_run_seconds:>8.1f} {ms:>8.2f} {cpu_ms:>12.2f} "
               f"{statistics.median(r[3] for r in runs):>9.0f}")
     print("CPU ms/frame counts both threads: even if every draw ran in series with the loop, the "
           "loop could slow by no more than that share.")

@@ -186,6 +186,8 @@ class Text:
         self._fonts: dict[tuple[int, bool], Any] = {}
         self._cache: OrderedDict[tuple, list] = OrderedDict()
         self._cache_size = cache_size
+        self._widths: dict[tuple[str, int, bool], int] = {}
+        self.measured = 0  # widths laid out by FreeType (not from the cache), for tests
 
     def font(self, size: int, bold: bool = False) -> Any:
         key = (max(6, int(size)), bold)
@@ -200,7 +202,16 @@ class Text:
         return font
 
     def width(self, text: str, size: int, bold: bool = False) -> int:
-        return self.font(size, bold).get_rect(_nfc(text)).width
+        """``text``'s width in pixels, remembered: FreeType lays a string out afresh on every
+        ``get_rect`` (a tenth of a millisecond at 1080p sizes, holding the GIL the loop needs)."""
+        key = (text, int(size), bold)
+        width = self._widths.get(key)
+        if width is None:
+            width = self._widths[key] = self.font(size, bold).get_rect(_nfc(text)).width
+            self.measured += 1
+            if len(self._widths) > 4 * self._cache_size:
+                self._widths.pop(next(iter(self._widths)))  # the oldest: counts that have moved on
+        return width
 
     def line_height(self, size: int, bold: bool = False) -> int:
         return self.font(size, bold).get_sized_height()
@@ -247,6 +258,17 @@ class Text:
         return out
 
 
+_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
+
+
+def _ring(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+    """The four strips of ``outer`` around ``inner`` (which lies inside it), as rectangles."""
+    ox, oy, ow, oh = outer
+    ix, iy, iw, ih = inner
+    return [(ox, oy, ow, iy - oy), (ox, iy + ih, ow, oy + oh - iy - ih),
+            (ox, iy, ix - ox, ih), (ix + iw, iy, ox + ow - ix - iw, ih)]
+
+
 def _decision_key(view: View) -> tuple:
     return (view.decision_id, view.state, view.reason, view.message_vi, view.message_en, view.masked_name)
 
@@ -285,7 +307,7 @@ class Painter:
         self._max_layers = layers  # a 1080p layer is 8 MB; a Zero 2 W has 512 MB
         self._status_key: tuple | None = None
         self._status_surface: Any = None
-        self._shown: tuple | None = None  # (surface, layer key) last painted
+        self._shown: tuple | None = None  # (surface, layer key, scene) last painted
         self._grey_palette = [(i, i, i) for i in range(256)]
         self.header_h = round(56 * self.s)
         self.status_h = round(34 * self.s)
@@ -294,6 +316,17 @@ class Painter:
         ph = main_h - 2 * pad
         pw = min(round(ph * 4 / 3), round(self.w * 0.6))
         self.preview_rect = (pad, self.header_h + pad, pw, ph)
+
+    def prepare(self, surface: Any) -> None:
+        """Draw the idle screen and both result cards once, before the first visitor.
+
+        A 1080p layer takes ten milliseconds or more to draw the first time (a Pi takes longer):
+        done here, at start-up, the first visitor's card is not late and the loop never shares
+        the processor with it. The next :meth:`paint` draws the whole surface again.
+        """
+        for state in ("pass", "fail", "idle"):
+            self.paint(surface, View(state=state))
+        self._shown = None
 
     def u(self, units: float) -> int:
         """Layout units to pixels."""
@@ -306,7 +339,8 @@ class Painter:
 
         Returns the rectangles that changed, or None when the whole surface did: when the same
         layer is already on the surface only the preview, the countdown and a changed status bar
-        are drawn again, which keeps a 1080p frame to about a millisecond.
+        are drawn again, which keeps a 1080p frame to about a millisecond; a new decision on a
+        card of the colour already shown redraws only the card's text, not the whole screen.
         """
         state = view.state
         venue = view.venue or self.venue
@@ -321,13 +355,22 @@ class Painter:
         else:
             key = scene = ("idle", venue)
             layer = self._layer(key, lambda s: self._draw_idle(s, venue), surface)
-        full = self._shown is None or self._shown[0] is not surface or self._shown[1] != scene
-        self._shown = (surface, scene)
+        full = self._shown is None or self._shown[0] is not surface or self._shown[1] != key
+        new_scene = full or self._shown[2] != scene
+        self._shown = (surface, key, scene)
         rects: list = []
         if full:
             surface.blit(layer, (0, 0))
-            if state in RESULT_STATES:
+        if state in RESULT_STATES and new_scene:
+            area = self._card_text_rect()
+            if not full:
+                surface.blit(layer, area[:2], area=area)  # wipe the last decision's text
+                rects.append(area)
+            surface.set_clip(area)
+            try:
                 self._draw_card_text(surface, view)
+            finally:
+                surface.set_clip(None)
         if state in RESULT_STATES:
             rects.append(self._draw_countdown(surface, state, card_left))
         elif state not in ERROR_TEXT:
@@ -335,8 +378,15 @@ class Painter:
             px, py, pw, ph = self.preview_rect
             box = (px - margin, py - margin, pw + 2 * margin, ph + 2 * margin)
             if not full:
-                surface.blit(layer, box[:2], area=box)  # wipe the last outline
-            self._draw_preview(surface, view.frame, view.outline)
+                # wipe the last outline where it overhung the preview; the new preview covers
+                # the rest (wiping the whole box first doubled the pixels copied per frame)
+                for strip in _ring(box, self.preview_rect):
+                    surface.blit(layer, strip[:2], area=strip)
+            surface.set_clip(box)  # an outline never strays beyond what the next frame wipes
+            try:
+                self._draw_preview(surface, view.frame, view.outline)
+            finally:
+                surface.set_clip(None)
             rects.append(box)
         bar, changed = self._status(view.status, clock_text, surface)
         if full or changed:
@@ -480,6 +530,11 @@ class Painter:
         x = cx + diameter // 2 + self.pad * 2
         return cx, self.header_h + height // 2, diameter // 2, x, self.w - x - self.pad * 2
 
+    def _card_text_rect(self) -> tuple[int, int, int, int]:
+        """Where a card's own text goes: right of the tick or cross, between header and status bar."""
+        _cx, _cy, _r, x, _width = self._card_geometry()
+        return (x, self.header_h, self.w - x, self.h - self.header_h - self.status_h)
+
     def _draw_card_base(self, surface: Any, state: str, venue: str) -> None:
         """What every pass (or fail) card shares; the decision's own text is drawn over it."""
         colour = GREEN if state == "pass" else RED
@@ -541,6 +596,33 @@ class Painter:
         self._status_key = key
         return self._status_surface, True
 
+    def _status_size(self, labels: list[str], room: int) -> tuple[int, bool]:
+        """The largest type size, from u(14) down to u(9), at which ``labels`` fit in ``room``
+        pixels, and whether they fit at all.
+
+        Text width grows in proportion to its size, so one measurement at the largest size
+        points at the answer and two or three more confirm it: the bar is redrawn whenever a
+        count in it changes, and trying every size in turn cost a dozen FreeType layouts per
+        label, some ten milliseconds a redraw at 1080p. Digits are measured as zeros (the
+        fonts' digits are all one width), so a count going from 7 to 8 reuses the measurements
+        and the type does not change size under it.
+        """
+        labels = [t.translate(_DIGITS_AS_ZERO) for t in labels]
+        largest, smallest = self.u(14), self.u(9)
+
+        def fits(size: int) -> bool:
+            return sum(self.text.width(t, size) for t in labels) <= room
+
+        widest = sum(self.text.width(t, largest) for t in labels)
+        if widest <= room:
+            return largest, True
+        size = max(smallest, min(largest - 1, int(largest * room / max(1, widest))))
+        while size < largest - 1 and fits(size + 1):  # the estimate was a little low
+            size += 1
+        while size > smallest and not fits(size):  # or a little high
+            size -= 1
+        return size, fits(size)
+
     def _draw_status(self, status: StatusBar, clock_text: str, like: Any) -> Any:
         import pygame
 
@@ -556,12 +638,9 @@ class Painter:
         room = self.w - 2 * self.pad - clock_w
         # bilingual if it fits, else Vietnamese only, then smaller type
         for bilingual in (True, False):
-            for size in range(self.u(14), self.u(9) - 1, -1):
-                labels = [vi + (" · " + en if bilingual and en else "") for _c, vi, en in items]
-                need = sum(self.text.width(t, size) + 3 * dot + gap for t in labels)
-                if need <= room:
-                    break
-            if need <= room:
+            labels = [vi + (" · " + en if bilingual and en else "") for _c, vi, en in items]
+            size, fits = self._status_size(labels, room - len(labels) * (3 * dot + gap))
+            if fits:
                 break
         x = self.pad
         mid = self.status_h // 2
@@ -714,6 +793,8 @@ class PygameScreen:
         self._closed = False
         self.frames_drawn = 0
         self.draw_seconds = 0.0  # time spent drawing, for benchmarks/screen.py
+        # the drawing thread's own processor time: draw_seconds also counts waiting for the GIL
+        self.draw_cpu_seconds = 0.0
         self._display: Any = None
         self._painter: Painter | None = None
         self._thread: threading.Thread | None = None
@@ -845,7 +926,7 @@ class PygameScreen:
     def _draw(self) -> None:
         import pygame
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         view, left = self.current()
         clock_text = time.strftime("%H:%M", time.localtime(self._wall_clock()))
         changed = self._painter.paint(self._display, view, card_left=left, clock_text=clock_text)
@@ -855,6 +936,7 @@ class PygameScreen:
             pygame.display.update(changed)
         self.frames_drawn += 1
         self.draw_seconds += time.perf_counter() - started
+        self.draw_cpu_seconds += time.thread_time() - cpu_started
 
     def _run(self, ready: threading.Event, failure: list) -> None:
         import pygame
@@ -865,6 +947,10 @@ class PygameScreen:
             failure.append(exc)
             ready.set()
             return
+        try:
+            self._painter.prepare(self._display)
+        except Exception:  # noqa: BLE001 - drawn again on demand; a drawing bug must not stop the gate
+            log.exception("screen: drawing failed")
         ready.set()
         period = 1.0 / self.max_fps
         drawn_version = -1

@@ -206,22 +206,95 @@ def test_redrawing_only_what_changed_gives_the_same_picture_as_drawing_it_all(fo
     surface = pygame.Surface(size)
     frame_a = np.full((480, 640), 60, np.uint8)
     frame_b = np.full((480, 640), 200, np.uint8)
+    edges = ((0, 0), (640, 0), (640, 480), (0, 480))  # the outline overhangs the preview
     sequence = [
         (View(state="idle", frame=frame_a, outline=((10, 10), (300, 10), (300, 300), (10, 300))), 1.0, "08:30"),
         (View(state="idle", frame=frame_b, outline=((400, 200), (600, 200), (600, 400), (400, 400))), 1.0, "08:30"),
+        (View(state="idle", frame=frame_b, outline=edges), 1.0, "08:30"),
         (View(state="idle", frame=frame_b, status=StatusBar(online=False, undelivered=4)), 1.0, "08:31"),
+        (View(state="idle", frame=frame_a, status=StatusBar(online=False, undelivered=5)), 1.0, "08:31"),
         (View(state="pass", reason="ok", masked_name="NVA 1990"), 0.9, "08:31"),
         (View(state="pass", reason="ok", masked_name="NVA 1990"), 0.3, "08:31"),
+        # the next decision on a card of the same colour: only its text is drawn again
+        (View(state="pass", reason="recovered", masked_name="TTB 2001", decision_id="e2"), 1.0, "08:31"),
+        (View(state="pass", reason="ok", decision_id="e3"), 1.0, "08:31"),
+        (View(state="fail", reason="expired", masked_name="LVC 1975"), 1.0, "08:31"),
         (View(state="offline"), 1.0, "08:31"),
         (View(state="idle", frame=frame_a), 1.0, "08:31"),
     ]
+    partial_cards = 0
     for view, left, clock in sequence:
         changed = incremental.paint(surface, view, card_left=left, clock_text=clock)
         fresh = pygame.Surface(size)
         assert sp.Painter(size, "Cổng A", text).paint(fresh, view, card_left=left, clock_text=clock) is None
-        assert np.array_equal(pixels(surface), pixels(fresh)), view.state
+        assert np.array_equal(pixels(surface), pixels(fresh)), view
         if changed is not None:  # a partial redraw names rectangles that lie on the screen
             assert all(0 <= x and 0 <= y and x + w <= size[0] and y + h <= size[1] for x, y, w, h in changed)
+            partial_cards += view.decision_id in ("e2", "e3")
+    assert partial_cards == 2  # neither same-colour decision repainted the whole screen
+
+
+def test_prepare_draws_the_backgrounds_before_the_first_visitor(font, monkeypatch):
+    p, surface = painter(font, (1920, 1080))
+    p.prepare(surface)
+    drawn = []
+    for name in ("_draw_idle", "_draw_card_base"):
+        original = getattr(sp.Painter, name)
+        monkeypatch.setattr(sp.Painter, name, lambda self, *a, _o=original, _n=name: (drawn.append(_n), _o(self, *a)))
+    # the first paint after prepare() covers the whole surface, from the backgrounds already drawn
+    assert p.paint(surface, View(state="pass", reason="ok", masked_name="NVA 1990")) is None
+    assert p.paint(surface, View(state="fail", reason="expired")) is None
+    assert p.paint(surface, View(state="idle", frame=np.zeros((480, 640), np.uint8))) is None
+    assert drawn == []
+
+
+def test_the_preview_is_not_converted_while_a_card_covers_it(font, monkeypatch):
+    conversions = []
+    frombuffer = pygame.image.frombuffer
+    monkeypatch.setattr(pygame.image, "frombuffer", lambda *a: (conversions.append(a[1]), frombuffer(*a))[1])
+    p, surface = painter(font)
+    frame = np.full((480, 640), 90, np.uint8)
+    p.paint(surface, View(state="idle", frame=frame))
+    assert len(conversions) == 1
+    for left in (0.9, 0.6, 0.3):  # the loop keeps sending frames under the card
+        p.paint(surface, View(state="pass", reason="ok", frame=frame), card_left=left)
+    p.paint(surface, View(state="offline", frame=frame))
+    assert len(conversions) == 1
+    p.paint(surface, View(state="idle", frame=frame))
+    assert len(conversions) == 2
+
+
+def test_a_moving_count_in_the_status_bar_is_not_laid_out_again_at_every_size(font):
+    p, surface = painter(font, (1920, 1080))
+    text = p.text
+    p.paint(surface, View(state="idle", status=StatusBar(undelivered=3)), clock_text="08:30")
+    before = text.measured
+    # the same number of digits: the same widths (digits are measured as zeros), nothing measured
+    p.paint(surface, View(state="idle", status=StatusBar(undelivered=4)), clock_text="08:30")
+    assert text.measured == before
+    # one more digit: the changed label alone, at the few sizes the estimate points to
+    p.paint(surface, View(state="idle", status=StatusBar(undelivered=12)), clock_text="08:30")
+    assert 0 < text.measured - before <= 6
+
+
+@pytest.mark.parametrize("size", [(320, 240), (800, 480), (1280, 720), (1920, 1080)])
+def test_the_status_bar_takes_the_largest_type_that_fits(font, size):
+    p, _surface = painter(font, size)
+    statuses = [StatusBar(), StatusBar(online=False, undelivered=123456, clock_synchronised=False, camera_ok=False,
+                                       disk_alarm=True), StatusBar(online=True, undelivered=7, trust_age_hours=500)]
+    sizes = set()
+    for status in statuses:
+        for bilingual in (True, False):
+            labels = [vi + (" · " + en if bilingual else "") for _c, vi, en in sp.status_items(status)]
+            for room in (p.w // 4, p.w // 2, p.w - 2 * p.pad, 4 * p.w):
+                size, fits = p._status_size(labels, room)
+                assert p.u(9) <= size <= p.u(14)
+                zeros = [t.translate(sp._DIGITS_AS_ZERO) for t in labels]  # digits are measured as zeros
+                widths = {s: sum(p.text.width(t, s) for t in zeros) for s in range(p.u(9), p.u(14) + 1)}
+                fitting = [s for s, w in widths.items() if w <= room]
+                assert (size, fits) == ((max(fitting), True) if fitting else (p.u(9), False)), (labels, room)
+                sizes.add(size)
+    assert len(sizes) > 1  # the rooms above do make the size vary
 
 
 def test_a_preview_without_a_frame_says_the_camera_is_awaited(font):
