@@ -32,6 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
+# the kiosk's venue, given to the screen and to the loop alike (as drivers.screen.open_screen does)
+VENUE = "Bến xe Mỹ Đình · Cổng số 2"
+
 
 class InlineScreen:
     """Draws every view on the caller's thread: what the kiosk must not do (for contrast)."""
@@ -69,8 +72,8 @@ def make_screen(kind: str):
     width, height = map(int, size.split("x"))
     section = SimpleNamespace(fullscreen=False, width=width, height=height, result_seconds=3.0, font="", sound=False)
     if mode == "inline":
-        return InlineScreen(PygameScreen(section, venue="Bến xe Mỹ Đình · Cổng số 2", threaded=False))
-    return PygameScreen(section, venue="Bến xe Mỹ Đình · Cổng số 2", max_fps=15.0)
+        return InlineScreen(PygameScreen(section, venue=VENUE, threaded=False))
+    return PygameScreen(section, venue=VENUE, max_fps=15.0)
 
 
 def run_once(kind: str, frames) -> tuple[float, int, float, int, float, float]:
@@ -87,7 +90,7 @@ def run_once(kind: str, frames) -> tuple[float, int, float, int, float, float]:
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     with tempfile.TemporaryDirectory(dir=shm) as tmp:
         config, problems = config_mod.parse({
-            "kiosk": {"state_dir": tmp, "clock": "assume_synchronised"},
+            "kiosk": {"state_dir": tmp, "clock": "assume_synchronised", "venue": VENUE},
             "camera": {"driver": "replay", "replay_path": tmp},
             "policy": {"reentry_minutes": 0.0},
         })
@@ -117,7 +120,7 @@ def draw_costs(draws: int = 100) -> None:
     for width, height in ((800, 480), (1920, 1080)):
         section = SimpleNamespace(fullscreen=False, width=width, height=height, result_seconds=1e6, font="",
                                   sound=False)
-        screen = PygameScreen(section, venue="Bến xe Mỹ Đình · Cổng số 2", threaded=False)
+        screen = PygameScreen(section, venue=VENUE, threaded=False)
         costs = []
         for case in ("idle", "new count", "new card", "countdown"):  # the idle ones before any card
             screen.show(View(state="idle", frame=frame, outline=outline))
