@@ -7,14 +7,19 @@ between), replayed as fast as the loop takes them through the real loop (decode,
 verify, policy, journal commit, mock pins). The screen is the real ``PygameScreen`` on SDL's
 dummy video driver (it draws into memory exactly as on a display, without the final copy to
 the panel), at 800x480 and 1920x1080, with its render thread capped at 15 draws a second as in
-the kiosk. Runs are interleaved and repeated; medians are printed. For contrast, one line draws
+the kiosk. Runs are interleaved in rounds (one run of each kind, the order rotating from round
+to round) and repeated; medians are printed, and "vs null" is the median of each run's ratio to
+the null-screen run of its round (paired, so a change in the shared machine's load between
+rounds cancels out). For contrast, one line draws
 every frame on the loop's own thread, which is what the render thread avoids. The replay is
 dense (a decision every few frames), so the screen mostly shows cards, and every threaded draw
 finds a new decision and a new unsent count in the status bar; a second table gives the cost of
 one draw by what is on screen, the idle preview being the dearest. "ms/draw" is the wall time of
 a draw, which in the render thread includes waiting for the GIL; "CPU ms/draw" is the drawing
-thread's own processor time. The journal lives on tmpfs (/dev/shm) for the run, so disk
-flushes do not drown the difference.
+thread's own processor time, and "draw CPU" that time as a share of the run's: what the loop
+can lose to the screen (pygame's drawing holds the GIL), and the least noisy figure here on a
+shared machine, where loop fps vary by a few per cent from run to run. The journal lives on
+tmpfs (/dev/shm) for the run, so disk flushes do not drown the difference.
 """
 
 from __future__ import annotations
@@ -144,7 +149,7 @@ def draw_costs(draws: int = 100) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, default=80)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-inline", action="store_true", help="skip the draw-every-frame contrast")
     args = parser.parse_args()
 
@@ -159,16 +164,17 @@ def main() -> None:
         kinds += ["800x480 inline", "1920x1080 inline"]
     results: dict[str, list[tuple]] = {k: [] for k in kinds}
     run_once("null", frames[:50])  # warm up imports and caches
-    for _ in range(args.repeats):
-        for kind in kinds:  # interleaved, so drift in the machine's load hits every kind alike
+    for round_ in range(args.repeats):
+        # interleaved, so drift in the machine's load hits every kind alike; rotated, so no kind
+        # always runs first or right after the same one
+        start = round_ % len(kinds)
+        for kind in kinds[start:] + kinds[:start]:
             results[kind].append(run_once(kind, frames))
 
-    null_fps = statistics.median(r[0] for r in results["null"])
-    null_cpu = statistics.median(r[4] for r in results["null"])
     print(f"{len(frames)} frames of 640x480 per run, {args.repeats} runs each, medians; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     print(f"{'screen':<32} {'loop fps':>9} {'(min-max)':>11} {'vs null':>8} {'CPU ms/frame':>13} {'vs null':>8} "
-          f"{'draws/s':>8} {'ms/draw':>8} {'CPU ms/draw':>12} {'decisions':>9}")
+          f"{'draws/s':>8} {'ms/draw':>8} {'CPU ms/draw':>12} {'draw CPU':>9} {'decisions':>9}")
     for kind in kinds:
         runs = results[kind]
         fps = statistics.median(r[0] for r in runs)
@@ -177,10 +183,14 @@ def main() -> None:
         draws = statistics.median(r[1] for r in runs)
         ms = statistics.median(1000 * r[2] / r[1] for r in runs) if draws else 0.0
         cpu_ms = statistics.median(1000 * r[5] / r[1] for r in runs) if draws else 0.0
+        share = statistics.median(r[5] * r[0] / len(frames) for r in runs)  # drawing CPU / run time
+        # paired: each run against the null run of its round
+        fps_vs = statistics.median(r[0] / n[0] - 1 for r, n in zip(runs, results["null"]))
+        cpu_vs = statistics.median(r[4] / n[4] - 1 for r, n in zip(runs, results["null"]))
         label = {"null": "null screen"}.get(kind, f"pygame {kind}" + ("" if "inline" in kind else " (thread, 15/s)"))
         spread = f"{min(r[0] for r in runs):.0f}-{max(r[0] for r in runs):.0f}"
-        print(f"{label:<32} {fps:>9.0f} {spread:>11} {fps / null_fps - 1:>+8.1%} {cpu:>13.2f} "
-              f"{cpu / null_cpu - 1:>+8.1%} {draws / per_run_seconds:>8.1f} {ms:>8.2f} {cpu_ms:>12.2f} "
+        print(f"{label:<32} {fps:>9.0f} {spread:>11} {fps_vs:>+8.1%} {cpu:>13.2f} "
+              f"{cpu_vs:>+8.1%} {draws / per_run_seconds:>8.1f} {ms:>8.2f} {cpu_ms:>12.2f} {share:>9.1%} "
               f"{statistics.median(r[3] for r in runs):>9.0f}")
     print("CPU ms/frame counts both threads: even if every draw ran in series with the loop, the "
           "loop could slow by no more than that share.")
