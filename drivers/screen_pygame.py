@@ -273,6 +273,49 @@ def _ring(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) ->
             (ox, iy, ix - ox, ih), (ix + iw, iy, ox + ow - ix - iw, ih)]
 
 
+def _write_pixels(surface: Any, image: Any, x: int, y: int) -> bool:
+    """Write a greyscale or BGR ``image`` straight into a 32-bit ``surface`` at (x, y) with
+    OpenCV; False (nothing written) when the surface's pixel format is not one it can write.
+
+    The preview is the one large picture drawn every frame. Through pygame it is wrapped in a
+    surface and blitted, and SDL's blit holds the GIL the loop needs for the whole copy; here
+    ``cv2.cvtColor`` converts into the surface's own pixels, with the GIL released.
+    """
+    import sys
+
+    import cv2
+    import numpy as np
+
+    order = _byte_order(surface) if sys.byteorder == "little" else None
+    if order is None or image.dtype != np.uint8 or not (image.ndim == 2 or image.shape[2:] == (3,)):
+        return False
+    if image.ndim == 2:
+        code = cv2.COLOR_GRAY2BGRA  # grey is the same in either byte order
+    else:
+        code = cv2.COLOR_BGR2BGRA if order == "BGRA" else cv2.COLOR_BGR2RGBA
+    h, w = image.shape[:2]
+    buffer = surface.get_buffer()  # locks the surface until released below
+    rows = None
+    try:
+        rows = np.frombuffer(buffer, np.uint8).reshape(surface.get_height(), surface.get_pitch())
+        cv2.cvtColor(image, code, dst=rows[y:y + h, 4 * x:4 * (x + w)].reshape(h, w, 4))
+    finally:
+        del rows, buffer
+    return True
+
+
+def _byte_order(surface: Any) -> str | None:
+    """"BGRA" or "RGBA": the order of a 32-bit surface's bytes in memory (little-endian)."""
+    if surface.get_bytesize() != 4:
+        return None
+    r, g, b, _a = surface.get_masks()
+    if (r, g, b) == (0xFF0000, 0xFF00, 0xFF):
+        return "BGRA"
+    if (r, g, b) == (0xFF, 0xFF00, 0xFF0000):
+        return "RGBA"
+    return None
+
+
 def _decision_key(view: View) -> tuple:
     return (view.decision_id, view.state, view.reason, view.message_vi, view.message_en, view.masked_name)
 
@@ -510,16 +553,18 @@ class Painter:
         small = cv2.resize(frame, (tw, th), interpolation=cv2.INTER_LINEAR)
         if self.mirror:
             small = cv2.flip(small, 1)
-        small = np.ascontiguousarray(small)
-        if small.ndim == 2:  # 8-bit with a grey palette: SDL expands it in the blit, cheapest
-            image = pygame.image.frombuffer(small.data, (tw, th), "P")
-            image.set_palette(self._grey_palette)
-        else:
-            image = pygame.image.frombuffer(small.data, (tw, th), "BGR")
         ox, oy = px + (pw - tw) // 2, py + (ph - th) // 2
-        if tw < pw or th < ph:
-            surface.fill((0, 0, 0), self.preview_rect)
-        surface.blit(image, (ox, oy))
+        for bar in _ring(self.preview_rect, (ox, oy, tw, th)):  # black bars where the aspects differ
+            if bar[2] > 0 and bar[3] > 0:
+                surface.fill((0, 0, 0), bar)
+        if not _write_pixels(surface, small, ox, oy):
+            small = np.ascontiguousarray(small)
+            if small.ndim == 2:  # 8-bit with a grey palette: SDL expands it in the blit
+                image = pygame.image.frombuffer(small.data, (tw, th), "P")
+                image.set_palette(self._grey_palette)
+            else:
+                image = pygame.image.frombuffer(small.data, (tw, th), "BGR")
+            surface.blit(image, (ox, oy))
         if len(outline) >= 3:
             pts = [((fw - x if self.mirror else x) * scale + ox, y * scale + oy) for x, y in outline]
             pygame.draw.lines(surface, OUTLINE, True, pts, self.u(4))

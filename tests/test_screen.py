@@ -249,9 +249,11 @@ def test_prepare_draws_the_backgrounds_before_the_first_visitor(font, monkeypatc
 
 
 def test_the_preview_is_not_converted_while_a_card_covers_it(font, monkeypatch):
+    import cv2
+
     conversions = []
-    frombuffer = pygame.image.frombuffer
-    monkeypatch.setattr(pygame.image, "frombuffer", lambda *a: (conversions.append(a[1]), frombuffer(*a))[1])
+    resize = cv2.resize
+    monkeypatch.setattr(cv2, "resize", lambda *a, **kw: (conversions.append(a[1]), resize(*a, **kw))[1])
     p, surface = painter(font)
     frame = np.full((480, 640), 90, np.uint8)
     p.paint(surface, View(state="idle", frame=frame))
@@ -262,6 +264,38 @@ def test_the_preview_is_not_converted_while_a_card_covers_it(font, monkeypatch):
     assert len(conversions) == 1
     p.paint(surface, View(state="idle", frame=frame))
     assert len(conversions) == 2
+
+
+@pytest.mark.parametrize("colour", [False, True])
+@pytest.mark.parametrize("depth, masks", [(32, (0xFF0000, 0xFF00, 0xFF, 0)), (32, (0xFF, 0xFF00, 0xFF0000, 0)),
+                                          (24, None), (16, None)])
+def test_the_preview_written_into_the_pixels_matches_the_blitted_one(font, monkeypatch, colour, depth, masks):
+    size = (800, 480)
+    p = sp.Painter(size, "Cổng A", sp.Text(font))
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (480, 640, 3) if colour else (480, 640), dtype=np.uint8)
+    frame[:, :320] //= 3  # a left half darker: a mirror that went the wrong way would show
+    wide = frame[60:420]  # wider than the preview box: black bars above and below
+    tall = frame[:, 120:520]  # narrower: black bars left and right
+    px, py, pw, ph = p.preview_rect
+    written = []
+    write = sp._write_pixels
+    monkeypatch.setattr(sp, "_write_pixels", lambda *a: (written.append(write(*a)), written[-1])[1])
+    for image, bar in ((frame, None), (wide, (px + pw // 2, py + 2)), (tall, (px + 2, py + ph // 2))):
+        surfaces = []
+        for direct in (True, False):
+            if not direct:  # SDL's blit, the way a surface OpenCV cannot write is drawn
+                monkeypatch.setattr(sp, "_write_pixels", lambda *a: False)
+            surface = pygame.Surface(size, 0, depth, masks) if masks else pygame.Surface(size, 0, depth)
+            surface.fill((200, 10, 10))
+            p._shown = None
+            p.paint(surface, View(state="idle", frame=image, outline=((10, 10), (200, 10), (200, 200))))
+            surfaces.append(pixels(surface))
+        monkeypatch.setattr(sp, "_write_pixels", lambda *a: (written.append(write(*a)), written[-1])[1])
+        assert np.array_equal(*surfaces)
+        if bar is not None:
+            assert tuple(surfaces[0][bar[1], bar[0]]) == (0, 0, 0)
+    assert written == [depth == 32] * 3  # OpenCV wrote the 32-bit surfaces, SDL drew the others
 
 
 def test_a_moving_count_in_the_status_bar_is_not_laid_out_again_at_every_size(font):
