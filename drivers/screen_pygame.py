@@ -355,6 +355,7 @@ class Painter:
         self._status_key: tuple | None = None
         self._status_surface: Any = None
         self._shown: tuple | None = None  # (surface, layer key, scene) last painted
+        self._card_lines: list = []  # where the shown card's own text lies (pygame.Rect)
         self._grey_palette = [(i, i, i) for i in range(256)]
         self.header_h = round(56 * self.s)
         self.status_h = round(34 * self.s)
@@ -409,13 +410,15 @@ class Painter:
         if full:
             surface.blit(layer, (0, 0))
         if state in RESULT_STATES and new_scene:
-            area = self._card_text_rect()
-            if not full:
-                surface.blit(layer, area[:2], area=area)  # wipe the last decision's text
-                rects.append(area)
-            surface.set_clip(area)
+            surface.set_clip(self._card_text_rect())
             try:
-                self._draw_card_text(surface, view)
+                if not full:  # wipe the last decision's text: its lines, not the whole card
+                    for line in self._card_lines:
+                        surface.blit(layer, line, area=line)
+                    rects += self._card_lines
+                self._card_lines = [r for r in self._draw_card_text(surface, view) if r.w and r.h]
+                if not full:
+                    rects += self._card_lines
             finally:
                 surface.set_clip(None)
         if state in RESULT_STATES:
@@ -472,8 +475,9 @@ class Painter:
         pygame.draw.line(surface, edge, (0, self.header_h - 1), (self.w, self.header_h - 1), self.u(1))
 
     def _draw_blocks(self, surface: Any, blocks: list[_Block], x: int, y: int, width: int, height: int,
-                     bg: tuple, centre: bool = True) -> None:
-        """Lay out text blocks in a box, shrinking them all alike until they fit."""
+                     bg: tuple, centre: bool = True) -> list:
+        """Lay out text blocks in a box, shrinking them all alike until they fit; returns the
+        rectangles drawn (clipped to the surface's clip)."""
         scale = 1.0
         while True:
             rendered = []
@@ -489,11 +493,13 @@ class Painter:
                 break
             scale *= 0.9
         top = y + max(0, (height - total) // 2) if centre else y
+        drawn = []
         for gap, lines, _widest in rendered:
             top += gap
             for line in lines:
-                surface.blit(line, (x, top))
+                drawn.append(surface.blit(line, (x, top)))
                 top += line.get_height()
+        return drawn
 
     # -- idle --------------------------------------------------------------------------------
 
@@ -592,7 +598,7 @@ class Painter:
         cx, cy, radius, _x, _width = self._card_geometry()
         draw_tick_or_cross(surface, state == "pass", (cx, cy), radius, colour)
 
-    def _draw_card_text(self, surface: Any, view: View) -> None:
+    def _draw_card_text(self, surface: Any, view: View) -> list:
         _cx, _cy, _r, x, width = self._card_geometry()
         title_vi, title_en = CARD_TITLE[view.state]
         reason = reason_message(view.reason) if view.reason else None
@@ -604,8 +610,8 @@ class Painter:
         if view.masked_name:
             blocks.append(_Block(view.masked_name, 30, WHITE, bold=True, gap=22))
         height = self.h - self.header_h - self.status_h
-        self._draw_blocks(surface, blocks, x, self.header_h + self.pad, width, height - 2 * self.pad - self.u(10),
-                          GREEN if view.state == "pass" else RED)
+        return self._draw_blocks(surface, blocks, x, self.header_h + self.pad, width,
+                                 height - 2 * self.pad - self.u(10), GREEN if view.state == "pass" else RED)
 
     def _draw_countdown(self, surface: Any, state: str, left: float) -> tuple[int, int, int, int]:
         """A bar that shrinks while the card is shown: the visitor sees the screen is alive."""
