@@ -10,11 +10,12 @@ the panel), at 800x480 and 1920x1080, with its render thread capped at 15 draws 
 the kiosk. Runs are interleaved in rounds (one run of each kind, the order rotating from round
 to round) and repeated; medians are printed, and "vs null" is the median of each run's ratio to
 the null-screen run of its round (paired, so a change in the shared machine's load between
-rounds cancels out). For contrast, one line draws
+rounds cancels out); a second null-screen run in each round shows how far two identical runs
+differ on this machine, the noise under every "vs null". For contrast, one line draws
 every frame on the loop's own thread, which is what the render thread avoids. The replay is
 dense (a decision every few frames), so the screen mostly shows cards, and every threaded draw
 finds a new decision and a new unsent count in the status bar; a second table gives the cost of
-one draw by what is on screen, the idle preview being the dearest. "ms/draw" is the wall time of
+one draw by what is on screen (a kiosk mostly shows the idle preview). "ms/draw" is the wall time of
 a draw, which in the render thread includes waiting for the GIL; "CPU ms/draw" is the drawing
 thread's own processor time, and "draw CPU" that time as a share of the run's: what the loop
 can lose to the screen (pygame's drawing holds the GIL), and the least noisy figure here on a
@@ -71,7 +72,7 @@ def make_screen(kind: str):
     from drivers.screen import NullScreen
     from drivers.screen_pygame import PygameScreen
 
-    if kind == "null":
+    if kind.startswith("null"):
         return NullScreen()
     size, _, mode = kind.partition(" ")
     width, height = map(int, size.split("x"))
@@ -149,7 +150,7 @@ def draw_costs(draws: int = 100) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, default=80)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--no-inline", action="store_true", help="skip the draw-every-frame contrast")
     args = parser.parse_args()
 
@@ -159,7 +160,7 @@ def main() -> None:
     from kiosk.visitors import frames_for, generate
 
     frames = frames_for(list(generate(args.visitors)), size=(640, 480))
-    kinds = ["null", "800x480", "1920x1080"]
+    kinds = ["null", "null again", "800x480", "1920x1080"]
     if not args.no_inline:
         kinds += ["800x480 inline", "1920x1080 inline"]
     results: dict[str, list[tuple]] = {k: [] for k in kinds}
@@ -187,7 +188,8 @@ def main() -> None:
         # paired: each run against the null run of its round
         fps_vs = statistics.median(r[0] / n[0] - 1 for r, n in zip(runs, results["null"]))
         cpu_vs = statistics.median(r[4] / n[4] - 1 for r, n in zip(runs, results["null"]))
-        label = {"null": "null screen"}.get(kind, f"pygame {kind}" + ("" if "inline" in kind else " (thread, 15/s)"))
+        label = {"null": "null screen", "null again": "null screen again (noise)"}.get(
+            kind, f"pygame {kind}" + ("" if "inline" in kind else " (thread, 15/s)"))
         spread = f"{min(r[0] for r in runs):.0f}-{max(r[0] for r in runs):.0f}"
         print(f"{label:<32} {fps:>9.0f} {spread:>11} {fps_vs:>+8.1%} {cpu:>13.2f} "
               f"{cpu_vs:>+8.1%} {draws / per_run_seconds:>8.1f} {ms:>8.2f} {cpu_ms:>12.2f} {share:>9.1%} "
