@@ -8,10 +8,11 @@ Why it is built this way:
   the display, so that thread opens the display itself, and draws the idle and card
   backgrounds there before the first visitor. Text, text widths, cards and backgrounds are
   drawn once and cached; per frame only the preview (``cv2.resize`` to its box, then
-  ``pygame.image.frombuffer``), the outline, a countdown bar and a changed status bar are
-  drawn, and a new decision on a card of the same colour redraws only the card's text. Most of
-  pygame's drawing holds the GIL the loop needs, so what the render thread spends is what the
-  loop loses: keep per-draw work to copies of cached surfaces (``benchmarks/screen.py``).
+  ``cv2.cvtColor`` straight into the display's pixels), the outline, a countdown bar and a
+  changed status bar are drawn, and a new decision on a card of the same colour redraws only
+  the card's text. Most of pygame's drawing holds the GIL the loop needs, so what the render
+  thread spends is what the loop loses: keep per-draw work to copies of cached surfaces
+  (``benchmarks/screen.py``).
 - **One glance from two metres.** A result is a full-width card, green with a tick or red with a
   cross (shapes drawn as polygons, not font glyphs, so colour-blind visitors and a missing font
   still get the answer), the reason in Vietnamese first and bigger, then English, then the
