@@ -54,6 +54,16 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES):
                 return None
         return bytes(body)
 
+    async def read_json(request: Request, limit: int, too_large: str) -> tuple[Any, Response | None]:
+        """The request's JSON body, or the error to answer with (413 over ``limit``, 400 not JSON)."""
+        body = await read_body(request, limit)
+        if body is None:
+            return None, error(413, "too_large", too_large)
+        try:
+            return json.loads(body), None
+        except (ValueError, UnicodeDecodeError):
+            return None, error(400, "bad_json", "the body is not JSON")
+
     @app.get("/v1/health")
     async def health() -> dict:
         return {"ok": True, "protocol": PROTOCOL_VERSION, "server_time": now_iso(), **store.stats}
@@ -63,13 +73,10 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES):
         kiosk_id = authenticate(request)
         if kiosk_id is None:
             return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
-        body = await read_body(request, max_batch_bytes)
-        if body is None:
-            return error(413, "too_large", f"a batch may be at most {max_batch_bytes} bytes; send fewer entries")
-        try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return error(400, "bad_json", "the body is not JSON")
+        document, refusal = await read_json(
+            request, max_batch_bytes, f"a batch may be at most {max_batch_bytes} bytes; send fewer entries")
+        if refusal is not None:
+            return refusal
         if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
             return error(400, "bad_batch", 'expected {"kiosk_id": ..., "entries": [...]}')
         if document.get("kiosk_id", kiosk_id) != kiosk_id:
@@ -106,13 +113,10 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES):
         kiosk_id = authenticate(request)
         if kiosk_id is None:
             return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
-        body = await read_body(request, MAX_HEARTBEAT_BYTES)
-        if body is None:
-            return error(413, "too_large", f"a heartbeat may be at most {MAX_HEARTBEAT_BYTES} bytes")
-        try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return error(400, "bad_json", "the body is not JSON")
+        document, refusal = await read_json(
+            request, MAX_HEARTBEAT_BYTES, f"a heartbeat may be at most {MAX_HEARTBEAT_BYTES} bytes")
+        if refusal is not None:
+            return refusal
         if not isinstance(document, dict):
             return error(400, "bad_heartbeat", "expected a JSON object")
         store.record_heartbeat(kiosk_id, document)
