@@ -210,6 +210,11 @@ class Journal:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return row[0] if row else default
 
+    def meta_age_seconds(self, key: str, now: dt.datetime) -> float | None:
+        """Seconds since the instant stored under ``key`` (e.g. last_sync), None if never stored."""
+        value = self.get_meta(key)
+        return (now - parse_iso(value)).total_seconds() if value else None
+
     def undelivered(self, limit: int, after_seq: int = 0) -> list[dict]:
         cursor = self.db.execute(
             "SELECT * FROM entries WHERE delivered_at IS NULL AND seq > ? ORDER BY seq LIMIT ?",

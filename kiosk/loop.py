@@ -246,17 +246,12 @@ class Kiosk:
 
     def _read_sync_status(self) -> StatusBar:
         """What the sync process last reported in the journal's meta table, for the status bar."""
-        from kiosk.journal import parse_iso
-
-        def age_seconds(key: str) -> float | None:
-            value = self.journal.get_meta(key)
-            return (self.clock.now() - parse_iso(value)).total_seconds() if value else None
-
+        now = self.clock.now()
         online = None
         if self.config.sync.url:
-            since = age_seconds("last_sync")
+            since = self.journal.meta_age_seconds("last_sync", now)
             online = since is not None and since < 3 * self.config.sync.interval_seconds + 60
-        trust_age = age_seconds("trust_updated_at")
+        trust_age = self.journal.meta_age_seconds("trust_updated_at", now)
         return StatusBar(online=online, undelivered=self.journal.undelivered_count(),
                          trust_age_hours=None if trust_age is None else trust_age / 3600)
 

@@ -18,7 +18,8 @@ def collect(config) -> dict:
 
     from kiosk.app import city_bundles
     from kiosk.clock import open_clock
-    from kiosk.journal import Journal, parse_iso
+    from kiosk.journal import Journal
+    from sync.health import last_scan
     from sync.retention import disk_state
 
     status: dict = {"kiosk_id": config.kiosk.id, "venue": config.kiosk.venue}
@@ -26,12 +27,9 @@ def collect(config) -> dict:
         status.update(journal.counts())
         status.update(journal.sync_counts())
         status["last_sync"] = journal.get_meta("last_sync")
-        status["last_scan"] = (journal.last_entry() or {}).get("at")
-        trust_at = journal.get_meta("trust_updated_at")
-    status["trust_list_age_hours"] = None
-    if trust_at:
-        age = dt.datetime.now(dt.timezone.utc) - parse_iso(trust_at)
-        status["trust_list_age_hours"] = round(age.total_seconds() / 3600, 2)
+        status["last_scan"] = last_scan(journal)
+        trust_age = journal.meta_age_seconds("trust_updated_at", dt.datetime.now(dt.timezone.utc))
+    status["trust_list_age_hours"] = None if trust_age is None else round(trust_age / 3600, 2)
     bundles = city_bundles(config)
     status["bundles"] = bundles.status() if bundles is not None else {}
     status["clock_synchronised"] = open_clock(config.kiosk).synchronised()
