@@ -20,17 +20,25 @@ def replay_camera(visitors: Sequence[Visitor], *, fps: float = 30.0, gap_frames:
 
 
 def run_visitors(config, visitors: Sequence[Visitor], *, on_outcome: Callable | None = None,
-                 on_gate_event: Callable | None = None, screen=None, clock=None, gap_frames: int = 2):
-    """Run ``visitors`` through a kiosk built from ``config`` with mock pins; return the kiosk."""
+                 on_gate_event: Callable | None = None, screen=None, clock=None, gap_frames: int = 2,
+                 realtime: bool = False, linger: float = 0.0):
+    """Run ``visitors`` through a kiosk built from ``config`` with mock pins; return the kiosk.
+
+    ``realtime`` replays at the camera's frame rate; ``linger`` keeps the gate open that many
+    seconds after the last frame, so its last transitions happen before it is closed.
+    """
+    import time
+
     from gpiozero.pins.mock import MockFactory
 
     from kiosk.app import build_kiosk
 
-    camera = replay_camera(visitors, fps=config.camera.fps, gap_frames=gap_frames)
+    camera = replay_camera(visitors, fps=config.camera.fps, gap_frames=gap_frames, realtime=realtime)
     kiosk = build_kiosk(config, camera=camera, pin_factory=MockFactory(), screen=screen, clock=clock,
                         on_outcome=on_outcome, on_gate_event=on_gate_event)
     try:
         kiosk.run(stop_at_end=True)
+        time.sleep(linger)
     finally:
         kiosk.close()
     return kiosk

@@ -87,8 +87,7 @@ def run(args) -> int:
     expected = [v.expected(args.mode) for v in visitors]
     labels = [v.label for v in visitors]
 
-    from kiosk.app import build_kiosk
-    from kiosk.simulation import replay_camera
+    from kiosk.simulation import run_visitors
 
     started = time.monotonic()
     outcomes = []
@@ -108,16 +107,9 @@ def run(args) -> int:
         if event.device != "buzzer":
             _print(f"{time.monotonic() - started:6.2f}s        {event.device} {event.state}")
 
-    from gpiozero.pins.mock import MockFactory
-
-    camera = replay_camera(visitors, fps=config.camera.fps, realtime=not args.fast, gap_frames=6)
-    kiosk = build_kiosk(config, camera=camera, pin_factory=MockFactory(), on_outcome=on_outcome,
-                        on_gate_event=on_gate_event, screen=_headless_screen(config))
-    try:
-        kiosk.run(stop_at_end=True)
-        time.sleep(min(config.gate.open_seconds, 1.0) + 0.1)  # let the last relay close on screen
-    finally:
-        kiosk.close()
+    kiosk = run_visitors(config, visitors, on_outcome=on_outcome, on_gate_event=on_gate_event,
+                         screen=_headless_screen(config), gap_frames=6, realtime=not args.fast,
+                         linger=min(config.gate.open_seconds, 1.0) + 0.1)  # the last relay closes on screen
 
     stats = kiosk.stats
     mismatches = sum(1 for o, want in zip(outcomes, expected) if o.decision.decision != want)
