@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from kiosk import config as config_mod  # noqa: E402
 from kiosk.journal import Journal, utc_iso  # noqa: E402
 from sync.seal import seal  # noqa: E402
-from sync.server.embedded import start_server  # noqa: E402
+from city.embedded import start_server  # noqa: E402
 
 
 def fill(journal: Journal, count: int, kiosk_id: str, seal_key: str) -> None:

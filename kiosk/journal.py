@@ -22,19 +22,11 @@ import sqlite_utils
 
 from kiosk.errors import JournalError
 from kiosk.model import Identity
+from sync.wire import parse_iso, utc_iso  # noqa: F401  (one time format, in the protocol)
 
 log = logging.getLogger(__name__)
 
 Sealer = Callable[[bytes], bytes]
-
-
-def utc_iso(instant: dt.datetime) -> str:
-    """ISO 8601 in UTC with a Z and milliseconds: sorts as text, reads as time."""
-    return instant.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def parse_iso(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _m001_entries(db: sqlite_utils.Database) -> None:

@@ -10,17 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-
-class Status(StrEnum):
-    VALID = "valid"
-    MALFORMED = "malformed"
-    UNSUPPORTED = "unsupported"
-    UNKNOWN_ISSUER = "unknown_issuer"
-    INVALID_SIGNATURE = "invalid_signature"
-    WRONG_KEY_USAGE = "wrong_key_usage"
-    EXPIRED = "expired"
-    NOT_YET_VALID = "not_yet_valid"
-    REVOKED = "revoked"
+from sync.wire import Status  # noqa: F401  (the contract's statuses: one list, in the protocol)
 
 
 class Kind(StrEnum):

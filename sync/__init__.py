@@ -10,7 +10,7 @@ records on, separately from the gate loop, so the network can never stall the ga
 - :mod:`sync.client` is the uploader behind ``kiosk sync``: batches, acknowledgements, backoff,
   quarantine of refused entries, bundle fetches and heartbeats.
 - :mod:`sync.retention` purges delivered entries after the retention period and watches the disk.
-- :mod:`sync.server` is the reference city server behind ``kiosk-city``.
+- the reference city server behind ``kiosk-city`` is its own package, :mod:`city`, which speaks this protocol.
 
 The wire protocol is documented in ``sync/PROTOCOL.md``. Errors (:mod:`sync.errors`), all rooted
 in :class:`kiosk.errors.KioskError`::

@@ -1,4 +1,9 @@
-"""One journal row as it travels to the city (in a batch upload or an export file).
+"""The vocabulary both sides speak, and one journal row as it travels to the city.
+
+Statuses and decisions are the contract's values (DESIGN.md); times travel as ISO 8601 in UTC
+with a ``Z`` and milliseconds. The kiosk and the city server both take them from here.
+
+A journal row travels the same way in a batch upload or an export file.
 
 The same shape serves both roads, so ``kiosk-city import`` validates carried entries with exactly
 the checks an upload gets. The identity stays sealed all the way: it is base64 of the sealed box.
@@ -7,12 +12,36 @@ the checks an upload gets. The identity stays sealed all the way: it is base64 o
 from __future__ import annotations
 
 import base64
+import datetime as dt
+from enum import StrEnum
 from typing import Any
 
-WIRE_FIELDS = (
-    "id", "kiosk_id", "venue", "at", "clock_synced", "format", "status", "decision", "reason", "kind",
-    "flags", "identity", "frame_age_ms",
-)
+
+class Status(StrEnum):
+    """The technical status of a credential (contract)."""
+
+    VALID = "valid"
+    MALFORMED = "malformed"
+    UNSUPPORTED = "unsupported"
+    UNKNOWN_ISSUER = "unknown_issuer"
+    INVALID_SIGNATURE = "invalid_signature"
+    WRONG_KEY_USAGE = "wrong_key_usage"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    REVOKED = "revoked"
+
+
+STATUSES = frozenset(status.value for status in Status)
+DECISIONS = frozenset({"pass", "fail"})
+
+
+def utc_iso(instant: dt.datetime) -> str:
+    """ISO 8601 in UTC with a Z and milliseconds: sorts as text, reads as time."""
+    return instant.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_iso(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def to_wire(row: dict[str, Any]) -> dict[str, Any]:

@@ -63,5 +63,5 @@ def kiosk(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 def kiosk_city(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sync.server.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "city.cli", *args], capture_output=True, text=True,
                           timeout=timeout)

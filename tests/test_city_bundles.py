@@ -15,7 +15,7 @@ from kiosk.formats.base import VerifyContext
 from kiosk.issuing.dcc import DccIssuer
 from kiosk.model import Identity, Status
 from sync.client import sync_once
-from sync.server.embedded import start_server
+from city.embedded import start_server
 
 NOW = dt.datetime.now(dt.timezone.utc)
 

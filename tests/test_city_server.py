@@ -17,9 +17,9 @@ import requests
 
 from kiosk.journal import utc_iso
 from sync.seal import seal
-from sync.server.cli import main as kiosk_city_main
-from sync.server.embedded import start_server
-from sync.server.trace import normalise_name
+from city.cli import main as kiosk_city_main
+from city.embedded import start_server
+from city.trace import normalise_name
 from sync_helpers import kiosk, kiosk_city
 
 
@@ -205,7 +205,7 @@ def test_serve_answers_on_the_given_address_and_makes_its_keys(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "sync.server.cli", "serve", "--data", str(tmp_path / "city"),
+    proc = subprocess.Popen([sys.executable, "-m", "city.cli", "serve", "--data", str(tmp_path / "city"),
                              "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -78,7 +78,7 @@ def mock_pins(monkeypatch):
 
 @pytest.fixture
 def city(tmp_path):
-    from sync.server.embedded import start_server
+    from city.embedded import start_server
 
     with start_server(tmp_path / "city") as server:
         yield server

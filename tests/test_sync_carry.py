@@ -6,14 +6,14 @@ import json
 
 from kiosk.journal import Journal
 from sync import bundles
-from sync.server.embedded import start_server
-from sync.server.store import CityStore
+from city.embedded import start_server
+from city.store import CityStore
 from sync_helpers import NAMES, fill_journal, kiosk, kiosk_city, load, write_config
 
 
 def _setup(tmp_path, name="remote-1"):
     store = CityStore(tmp_path / "city")
-    from sync.server.enroll import enroll_kiosk
+    from city.enroll import enroll_kiosk
 
     enrollment = enroll_kiosk(store, name, "https://city.example", state_dir=tmp_path / "state", venue="Far village")
     store.close()

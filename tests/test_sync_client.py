@@ -16,7 +16,7 @@ from sync import bundles, retention
 from sync.client import Uploader, backoff_delay, parse_retry_after
 from sync.errors import TransientError
 from sync.health import cpu_temperature
-from sync.server.embedded import start_server
+from city.embedded import start_server
 from sync_helpers import NAMES, fill_journal, kiosk, load, write_config
 from sync_proxy import FaultProxy
 

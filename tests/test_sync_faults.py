@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from sync.server.embedded import start_server
+from city.embedded import start_server
 from sync_helpers import fill_journal, kiosk, kiosk_city, load, write_config
 from sync_proxy import FaultProxy
 

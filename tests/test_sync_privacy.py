@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from kiosk.visitors import generate
-from sync.server.embedded import start_server
+from city.embedded import start_server
 from sync_helpers import kiosk, kiosk_city, load, write_config
 
 SEED = 77

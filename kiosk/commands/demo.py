@@ -51,7 +51,7 @@ def run(args) -> int:
     server = None
     sync_keys: dict = {}
     if not args.no_server:
-        from sync.server.embedded import start_server
+        from city.embedded import start_server
 
         server = start_server(base / "city")
         enrolled = server.enroll("demo-kiosk-01", state_dir=base / "state")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sync.server.store import CityStore
+from city.store import CityStore
 
 
 @dataclass
@@ -35,8 +35,8 @@ class RunningServer:
 
     def enroll(self, kiosk_id: str, *, state_dir: str | os.PathLike | None = None, venue: str | None = None,
                simulated: bool = False):
-        """Enrol a kiosk with this server (see :func:`sync.server.enroll.enroll_kiosk`)."""
-        from sync.server.enroll import enroll_kiosk
+        """Enrol a kiosk with this server (see :func:`city.enroll.enroll_kiosk`)."""
+        from city.enroll import enroll_kiosk
 
         return enroll_kiosk(self.store, kiosk_id, self.url, state_dir=state_dir, venue=venue, simulated=simulated)
 
@@ -66,7 +66,7 @@ def start_server(
     """
     import uvicorn
 
-    from sync.server.app import MAX_BATCH_BYTES, create_app
+    from city.app import MAX_BATCH_BYTES, create_app
 
     store = CityStore(data_dir)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)

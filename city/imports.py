@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sync.server.store import CityStore, InvalidBatch, Refusal, now_iso
+from city.store import CityStore, InvalidBatch, Refusal, now_iso
 
 from sync.carry import EXPORT_FORMAT  # noqa: E402  (one definition, shared with the kiosk)
 CHUNK = 1000

@@ -33,17 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk.journal import parse_iso, utc_iso
-from kiosk.model import Status
 from sync import bundles, seal
+from sync.wire import DECISIONS, STATUSES, parse_iso, utc_iso
 
 log = logging.getLogger("kiosk.city")
 
 MAX_BATCH_ENTRIES = 10_000
 MAX_IDENTITY_BYTES = 4096
 MAX_TEXT = 200
-STATUSES = frozenset(status.value for status in Status)  # the contract's statuses, one list
-DECISIONS = frozenset({"pass", "fail"})
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kiosks (

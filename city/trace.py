@@ -18,8 +18,8 @@ import datetime as dt
 import unicodedata
 from dataclasses import dataclass
 
-from kiosk.journal import parse_iso, utc_iso
-from sync.server.store import CityStore
+from city.store import CityStore
+from sync.wire import parse_iso, utc_iso
 
 
 def normalise_name(name: str) -> str:

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from sync import PROTOCOL_VERSION, bundles
-from sync.server.store import CityStore, InvalidBatch, MAX_BATCH_ENTRIES, now_iso
+from city.store import CityStore, InvalidBatch, MAX_BATCH_ENTRIES, now_iso
 
 log = logging.getLogger("kiosk.city")
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync.server.store import CityStore
+from city.store import CityStore
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def _error(exc: BaseException, debug: bool) -> None:
 
 
 def _store(args):
-    from sync.server.store import CityStore
+    from city.store import CityStore
 
     return CityStore(args.data)
 
@@ -146,7 +146,7 @@ def _store(args):
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from sync.server.app import create_app
+    from city.app import create_app
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
@@ -161,7 +161,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_enroll(args) -> int:
-    from sync.server.enroll import enroll_kiosk
+    from city.enroll import enroll_kiosk
 
     store = _store(args)
     try:
@@ -219,7 +219,7 @@ def cmd_publish(args) -> int:
 
 
 def cmd_trace(args) -> int:
-    from sync.server.trace import Person, parse_bound, trace
+    from city.trace import Person, parse_bound, trace
 
     today = dt.datetime.now(dt.timezone.utc).date()
     try:
@@ -254,7 +254,7 @@ def cmd_trace(args) -> int:
 
 def cmd_import(args) -> int:
     from sync.bundles import atomic_write
-    from sync.server.imports import ExportFileError, default_receipt_path, import_file, receipt_for
+    from city.imports import ExportFileError, default_receipt_path, import_file, receipt_for
 
     store = _store(args)
     try:
