@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from city.store import CityStore, InvalidBatch, Refusal, now_iso
+from sync.wire import EXPORT_FORMAT
 
-from sync.carry import EXPORT_FORMAT  # noqa: E402  (one definition, shared with the kiosk)
 CHUNK = 1000
 
 

@@ -9,17 +9,16 @@
     └── SyncError(KioskError, ConnectionError)   talking to the city server failed
 
 A visitor's QR code never raises: verification turns every problem into a status.
+
+The root and the three errors the protocol shares with the city (``ConfigError``, ``TrustError``,
+``SyncError``) are defined in :mod:`sync.errors` (the city server imports nothing from
+``kiosk/``) and re-exported here: ``KioskError`` is ``sync.errors.ProtocolError``.
 """
 
+from sync.errors import ConfigError, SyncError, TrustError
+from sync.errors import ProtocolError as KioskError
 
-class KioskError(Exception):
-    """Root of every error the kiosk raises on purpose."""
-
-
-class ConfigError(KioskError, ValueError):
-    def __init__(self, problems: list[str] | str):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
+__all__ = ["KioskError", "ConfigError", "DriverError", "CameraStalled", "JournalError", "TrustError", "SyncError"]
 
 
 class DriverError(KioskError, RuntimeError):
@@ -34,9 +33,3 @@ class JournalError(KioskError, RuntimeError):
     pass
 
 
-class TrustError(KioskError, ValueError):
-    pass
-
-
-class SyncError(KioskError, ConnectionError):
-    pass

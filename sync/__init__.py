@@ -13,14 +13,16 @@ records on, separately from the gate loop, so the network can never stall the ga
 - the reference city server behind ``kiosk-city`` is its own package, :mod:`city`, which speaks this protocol.
 
 The wire protocol is documented in ``sync/PROTOCOL.md``. Errors (:mod:`sync.errors`), all rooted
-in :class:`kiosk.errors.KioskError`::
+in :class:`sync.errors.ProtocolError`, which the kiosk reuses as ``kiosk.errors.KioskError``::
 
-    SyncError(KioskError, ConnectionError)          kiosk.errors
-    ├── TransientError                               network down, 5xx, 408, 429, timeouts: retry later
-    ├── AuthError                                    401/403: the token is wrong or revoked
-    └── BatchRefused                                 4xx for a batch: quarantine, never retry as is
-    TrustError(KioskError, ValueError)              kiosk.errors
-    └── BundleError                                  unsigned, tampered, wrong key, rolled back
+    ProtocolError                                    (kiosk.errors.KioskError)
+    ├── ConfigError(ProtocolError, ValueError)       a key or setting cannot be used
+    ├── SyncError(ProtocolError, ConnectionError)
+    │   ├── TransientError                           network down, 5xx, 408, 429, timeouts: retry later
+    │   ├── AuthError                                401/403: the token is wrong or revoked
+    │   └── BatchRefused                             4xx for a batch: quarantine, never retry as is
+    └── TrustError(ProtocolError, ValueError)
+        └── BundleError                              unsigned, tampered, wrong key, rolled back
 """
 
 PROTOCOL_VERSION = 1

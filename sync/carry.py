@@ -25,9 +25,7 @@ from pathlib import Path
 from kiosk.journal import Journal, utc_iso
 from sync.bundles import RECEIPT_KIND, verify_bundle
 from sync.errors import BundleError
-from sync.wire import to_wire
-
-EXPORT_FORMAT = "kiosk-export/1"
+from sync.wire import EXPORT_FORMAT, to_wire
 
 
 @dataclass(frozen=True)

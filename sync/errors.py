@@ -1,10 +1,38 @@
-"""The sync package's exceptions (the tree is drawn in :mod:`sync`)."""
+"""The protocol's exceptions: one root shared by both sides (the tree is drawn in :mod:`sync`).
+
+The kiosk and the city server both speak this protocol, and the city imports nothing from
+``kiosk/``, so the root lives here. :mod:`kiosk.errors` reuses it: ``kiosk.errors.KioskError``
+*is* :class:`ProtocolError`, and the kiosk's ``ConfigError``, ``TrustError`` and ``SyncError``
+are the classes below, so the kiosk's hierarchy is unchanged and one ``except KioskError``
+still catches everything either side raises on purpose.
+"""
 
 from __future__ import annotations
 
-from kiosk.errors import SyncError, TrustError
+__all__ = [
+    "ProtocolError", "ConfigError", "TrustError", "SyncError",
+    "TransientError", "AuthError", "BatchRefused", "BundleError",
+]
 
-__all__ = ["SyncError", "TransientError", "AuthError", "BatchRefused", "BundleError"]
+
+class ProtocolError(Exception):
+    """Root of every error the kiosk, the protocol and the city raise on purpose."""
+
+
+class ConfigError(ProtocolError, ValueError):
+    """A configuration value (a key, a file) cannot be used; ``problems`` lists each one."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class TrustError(ProtocolError, ValueError):
+    """A trust list, key or bundle could not be used."""
+
+
+class SyncError(ProtocolError, ConnectionError):
+    """Talking to the city server failed."""
 
 
 class TransientError(SyncError):

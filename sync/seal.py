@@ -19,7 +19,7 @@ import binascii
 import functools
 from typing import Callable
 
-from kiosk.errors import ConfigError
+from sync.errors import ConfigError
 
 __all__ = ["seal", "sealer", "unseal", "generate_keypair", "public_key_of", "SEAL_OVERHEAD"]
 

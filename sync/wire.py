@@ -31,6 +31,9 @@ class Status(StrEnum):
     REVOKED = "revoked"
 
 
+# the first line of a ``kiosk export`` file names this format (``kiosk-city import`` checks it)
+EXPORT_FORMAT = "kiosk-export/1"
+
 STATUSES = frozenset(status.value for status in Status)
 DECISIONS = frozenset({"pass", "fail"})
 
