@@ -51,7 +51,7 @@ def _dcc(alg: str, workdir: Path) -> Prepared:
 
     from kiosk.formats.eu_dcc import sig_structure
     from kiosk.issuing.dcc import DccIssuer
-    from kiosk.trust import TrustStore
+    from sync.trust import TrustStore
 
     issuer = DccIssuer.create(alg=alg)
     text = issuer.vaccination(PERSON, dt.date(2022, 5, 1), iat=NOW - dt.timedelta(days=5))
@@ -86,7 +86,7 @@ def _shc(workdir: Path) -> Prepared:
     from kiosk.formats.shc import numeric_to_jws
     from kiosk.issuing.shc import ShcTestIssuer, vaccinated
     from kiosk.shc_issuers import add_shc_issuer
-    from kiosk.trust import TrustStore
+    from sync.trust import TrustStore
 
     issuer = ShcTestIssuer("https://issuer.example/shc")
     directory = issuer.publish(workdir / "shc-issuer")

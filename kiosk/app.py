@@ -47,7 +47,7 @@ def bundle_stamp(config: Config) -> float:
 def load_trust(config: Config):
     """The trust store: the config's own files where given, else the city's last good bundles."""
     from kiosk.shc_issuers import add_config_issuers
-    from kiosk.trust import from_config
+    from sync.trust import from_config
 
     store = from_config(config.trust.trust_list, config.trust.revocations)
     bundles = city_bundles(config)

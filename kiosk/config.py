@@ -147,7 +147,7 @@ class ShcIssuer:
 
 @dataclass(frozen=True)
 class TrustSection:
-    trust_list: str = opt("", path="file")  # JSON trust list of DSCs (see docs in kiosk/trust.py)
+    trust_list: str = opt("", path="file")  # JSON trust list of DSCs (see docs in sync/trust.py)
     revocations: str = opt("", path="file")  # JSON revocation list
     shc_issuers: tuple[ShcIssuer, ...] = ()
 

@@ -4,7 +4,7 @@ An issuer (identified by its ``iss`` URL) publishes its public keys at
 ``<iss>/.well-known/jwks.json`` and, per key, an optional revocation list at
 ``<iss>/.well-known/crl/<kid>.json``. The kiosk never fetches them at scan time: an admin (or the
 city bundle) places a copy in a folder, and :func:`add_shc_issuer` loads that folder into the
-:class:`~kiosk.trust.TrustStore` under ``trust.shc_issuers[iss]``.
+:class:`~sync.trust.TrustStore` under ``trust.shc_issuers[iss]``.
 
 A revocation entry is either ``rid`` (every card with that ``rid`` is revoked) or
 ``rid.timestamp`` (only cards whose ``nbf`` is before that instant, in seconds since the epoch,
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
     from kiosk.config import TrustSection
-    from kiosk.trust import TrustStore
+    from sync.trust import TrustStore
 
 # a JWKS or CRL copy larger than this is not an issuer's publication
 MAX_FILE_BYTES = 1024 * 1024

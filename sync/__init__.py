@@ -5,6 +5,8 @@ records on, separately from the gate loop, so the network can never stall the ga
 
 - :mod:`sync.seal` seals a visitor's identity to the city's public key (libsodium sealed boxes)
   before it touches the kiosk's disk; only the city can open it.
+- :mod:`sync.trust` reads what the city's trust-list and revocations bundles (and the kiosk's own
+  trust files) hold: document signing certificates and revocation hashes, into a trust store.
 - :mod:`sync.bundles` checks the city's signed bundles (trust list, revocation list, rules) and
   keeps the last good copy of each in the state folder.
 - :mod:`sync.client` is the uploader behind ``kiosk sync``: batches, acknowledgements, backoff,

@@ -90,7 +90,7 @@ def expected_statuses(results: dict, strict: bool = False) -> tuple[frozenset[st
 def judge(case: dict, name: str, strict: bool = False) -> Outcome:
     from kiosk.formats.base import VerifyContext
     from kiosk.formats.eu_dcc import FORMAT
-    from kiosk.trust import TrustStore
+    from sync.trust import TrustStore
 
     context = case["TESTCTX"]
     store = TrustStore()

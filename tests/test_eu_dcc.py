@@ -23,7 +23,7 @@ from kiosk.issuing.dcc import DccIssuer
 from kiosk.model import Kind, Recovery, Status, Vaccination
 from kiosk.model import TestResult as DccTestResult
 from kiosk.model import Identity
-from kiosk.trust import TrustStore, load_dsc, load_trust_list, parse_dsc, walk_certificate
+from sync.trust import TrustStore, load_dsc, load_trust_list, parse_dsc, walk_certificate
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2022, 6, 1, 12, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from kiosk.issuing.shc import Dose, LabTest, ShcTestIssuer, b64url, chunk, defla
 from kiosk import model
 from kiosk.model import Identity, Kind, Status, Vaccination
 from kiosk.shc_issuers import add_shc_issuer, load_issuer, parse_crl
-from kiosk.trust import TrustStore
+from sync.trust import TrustStore
 
 TESTDATA = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "shc"
 SPEC_ISS = "https://spec.smarthealth.cards/examples/issuer"

@@ -23,7 +23,7 @@ from kiosk.formats.base import Refused
 from kiosk.formats.eu_dcc import FORMAT, inflate
 from kiosk.issuing.dcc import DccIssuer
 from kiosk.model import Identity, Status
-from kiosk.trust import TrustStore
+from sync.trust import TrustStore
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2022, 6, 1, 12, tzinfo=UTC)

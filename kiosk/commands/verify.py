@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from kiosk.config import Config
     from kiosk.model import Credential, Decision
-    from kiosk.trust import TrustStore
+    from sync.trust import TrustStore
 
 
 def add_arguments(parser: "argparse.ArgumentParser") -> None:

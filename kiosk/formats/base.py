@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from kiosk.trust import TrustStore
+    from sync.trust import TrustStore
 
 # Decoding limits, part of verification: a QR code holds at most ~4 KB, so anything that
 # expands far beyond that is an attack, not a certificate.
@@ -47,7 +47,7 @@ class VerifyContext:
         if self.now.tzinfo is None:
             raise ValueError("VerifyContext.now must be timezone-aware")
         if self.trust is None:
-            from kiosk.trust import TrustStore
+            from sync.trust import TrustStore
 
             object.__setattr__(self, "trust", TrustStore())
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk.errors import TrustError
+from sync.errors import TrustError
 
 log = logging.getLogger(__name__)
 
