@@ -59,16 +59,19 @@ def start_server(
     log_level: str = "warning",
     startup_timeout: float = 10.0,
     max_batch_bytes: int | None = None,
+    db: str | None = None,
+    retention_days: float | None = None,
 ) -> RunningServer:
     """Start the city server in a background thread; return its URL, store and a stop function.
 
     ``port=0`` picks a free port. ``stop()`` is idempotent and waits for the thread to end.
+    ``db`` is a PostgreSQL URL (else SQLite in ``data_dir``); pending migrations are applied.
     """
     import uvicorn
 
     from city.app import MAX_BATCH_BYTES, create_app
 
-    store = CityStore(data_dir)
+    store = CityStore(data_dir, db, migrate=True, retention_days=retention_days)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))

@@ -1,4 +1,4 @@
-"""The city server's storage: keys and one SQLite database in the data folder.
+"""The city server's store: its keys, and one database behind a storage engine.
 
 Layout of ``--data DIR``::
 
@@ -6,11 +6,18 @@ Layout of ``--data DIR``::
     DIR/keys/seal.pub      its public half, given to every kiosk (sync.seal_public_key)
     DIR/keys/bundle.key    Ed25519 key that signs bundles and import receipts         (0600)
     DIR/keys/bundle.pub    its public half (sync.bundle_public_key)
-    DIR/city.db            kiosks, entries, bundles, imports (SQLite, WAL, synchronous=FULL)
+    DIR/keys/index.key     the blind index's HMAC key (city.blind)                      (0600)
+    DIR/city.db            the SQLite database (the default engine), WAL, synchronous=FULL
 
-Keys are made on first use and never replaced: a new seal key would make every sealed identity
-already on the kiosks unreadable. Ingest is idempotent on the entry id, and an
-acknowledgement is sent only after the batch is committed (fsync'd).
+With ``db="postgresql://..."`` (``--db``, ``$KIOSK_CITY_DB``) the database is PostgreSQL
+instead and ``DIR`` holds only the keys. Keys are made on first use and never replaced: a new
+seal key would make every sealed identity already on the kiosks unreadable, a new index key
+every index row.
+
+Ingest is idempotent on the entry id and an acknowledgement is sent only after the batch is
+committed. Each new identity is opened once, at ingest, to store its blind-index hashes; it
+stays sealed at rest. With ``retention_days`` an entry from before the retention window is
+acknowledged but not kept, and :meth:`CityStore.purge` removes what has left the window.
 """
 
 from __future__ import annotations
@@ -18,21 +25,24 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
 import math
 import os
 import secrets
-import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from city.blind import BlindIndex
+from city.storage import open_engine
+from city.storage.base import ENTRY_COLUMNS, EntryFilter, IndexedRow, MigrationContext, Progress, midnight
+from city.storage.migrations import latest_version
 from sync import bundles, seal
 from sync.wire import DECISIONS, STATUSES, parse_iso, utc_iso
 
@@ -42,53 +52,9 @@ MAX_BATCH_ENTRIES = 10_000
 MAX_IDENTITY_BYTES = 4096
 MAX_TEXT = 200
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS kiosks (
-    id TEXT PRIMARY KEY,
-    token_sha256 TEXT NOT NULL UNIQUE,
-    enrolled_at TEXT NOT NULL,
-    last_seen TEXT,
-    heartbeat TEXT
-);
-CREATE TABLE IF NOT EXISTS entries (
-    id TEXT PRIMARY KEY,
-    kiosk_id TEXT NOT NULL,
-    venue TEXT NOT NULL,
-    at TEXT NOT NULL,
-    clock_synced INTEGER NOT NULL,
-    format TEXT NOT NULL,
-    status TEXT NOT NULL,
-    decision TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    flags TEXT NOT NULL,
-    identity BLOB,
-    frame_age_ms REAL,
-    received_at TEXT NOT NULL,
-    via TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_venue_at ON entries(venue, at);
-CREATE INDEX IF NOT EXISTS entries_kiosk_at ON entries(kiosk_id, at);
-CREATE TABLE IF NOT EXISTS bundles (
-    kind TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    envelope BLOB NOT NULL,
-    etag TEXT NOT NULL,
-    published_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS imports (
-    export_id TEXT PRIMARY KEY,
-    kiosk_id TEXT NOT NULL,
-    imported_at TEXT NOT NULL,
-    entries INTEGER NOT NULL,
-    stored INTEGER NOT NULL
-);
-"""
 
-ENTRY_COLUMNS = (
-    "id", "kiosk_id", "venue", "at", "clock_synced", "format", "status", "decision", "reason", "kind",
-    "flags", "identity", "frame_age_ms",
-)
+class SchemaOutdated(RuntimeError):
+    """The database needs migrations this command does not apply (``kiosk-city migrate``)."""
 
 
 def now_iso() -> str:
@@ -105,6 +71,7 @@ class CityKeys:
     seal_public: str
     bundle_private: str
     bundle_public: str
+    index_key: str  # base64 of 32 random bytes: the blind index's HMAC key
 
 
 def _read_or_make(folder: Path, name: str, make) -> tuple[str, str]:
@@ -119,32 +86,42 @@ def _read_or_make(folder: Path, name: str, make) -> tuple[str, str]:
         fh.write(private + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-    public_path.write_text(public + "\n")
+    if public:
+        public_path.write_text(public + "\n")
     log.info("made a new %s key in %s", name, folder)
     return private, public
 
 
+def _index_key() -> tuple[str, str]:
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii"), ""
+
+
 def load_keys(data_dir: Path) -> CityKeys:
-    """The city's keys, made on first use (and only then)."""
+    """The city's keys, made on first use (and only then; several processes may start at once)."""
     folder = Path(data_dir) / "keys"
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
-    seal_private, seal_public = _read_or_make(folder, "seal", seal.generate_keypair)
-    bundle_private, bundle_public = _read_or_make(folder, "bundle", bundles.generate_signing_key)
+    with open(folder / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        seal_private, seal_public = _read_or_make(folder, "seal", seal.generate_keypair)
+        bundle_private, bundle_public = _read_or_make(folder, "bundle", bundles.generate_signing_key)
+        index_key, _ = _read_or_make(folder, "index", _index_key)
     return CityKeys(
         seal_private=seal_private,
         seal_public=seal_public or seal.public_key_of(seal_private),
         bundle_private=bundle_private,
         bundle_public=bundle_public,
+        index_key=index_key,
     )
 
 
 @dataclass
 class IngestResult:
-    acked: list[str]  # ids now on the server: stored by this call or already present
+    acked: list[str]  # ids now on the server: stored by this call or already present (or expired)
     stored: int
     duplicates: int
     seconds: float = 0.0
+    expired: int = 0  # older than the retention window: acknowledged, not kept
 
 
 @dataclass
@@ -239,23 +216,46 @@ def validate_entry(entry: Any, kiosk_id: str | None) -> tuple[tuple | None, str 
 
 
 class CityStore:
-    """One city's data folder. Thread-safe: one connection, one lock (SQLite writes are serial)."""
+    """One city: its keys (``data_dir``) and its database (SQLite in ``data_dir``, or ``db``).
 
-    def __init__(self, data_dir: str | os.PathLike):
+    Thread-safe. ``migrate``: True applies pending migrations (``serve``, ``migrate``, the
+    embedded server); ``"auto"`` sets up an empty database but refuses one that needs upgrading
+    (:class:`SchemaOutdated`: the other commands, so an upgrade is a deliberate step);
+    ``retention_days``: entries older than that many days (counted from UTC midnight) are not
+    kept; None keeps everything.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike, db: str | None = None, *, migrate: bool | str = "auto",
+                 retention_days: float | None = None, progress=Progress):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.keys = load_keys(self.data_dir)
-        self._lock = threading.RLock()
-        self.conn = sqlite3.connect(str(self.data_dir / "city.db"), isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA busy_timeout = 10000")
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = FULL")
-        self.conn.executescript(SCHEMA)
-        self.stats = {"batches": 0, "entries_stored": 0, "entries_duplicate": 0, "ingest_seconds": 0.0}
+        self.index = BlindIndex(base64.b64decode(self.keys.index_key))
+        if retention_days is not None and retention_days <= 0:
+            raise ValueError("the retention must be a positive number of days")
+        self.retention_days = retention_days
+        self.engine = open_engine(self.data_dir, db)
+        try:
+            version = self.engine.schema_version()
+            if migrate is True or (migrate == "auto" and version == 0):
+                self.engine.migrate(MigrationContext(self.index_sealed, progress))
+            elif version < latest_version():
+                raise SchemaOutdated(f"the city database is at version {version}, this program needs "
+                                     f"{latest_version()}: run 'kiosk-city migrate' first")
+        except BaseException:
+            self.engine.close()
+            raise
+        self.stats = {"batches": 0, "entries_stored": 0, "entries_duplicate": 0, "entries_expired": 0,
+                      "ingest_seconds": 0.0}
 
     def close(self) -> None:
-        with self._lock:
-            self.conn.close()
+        self.engine.close()
+
+    def __enter__(self) -> "CityStore":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ kiosks
     def enroll(self, kiosk_id: str) -> str:
@@ -263,54 +263,51 @@ class CityStore:
         if not kiosk_id or len(kiosk_id) > MAX_TEXT or not kiosk_id.isprintable():
             raise ValueError("a kiosk id is 1 to 200 printable characters")
         token = secrets.token_urlsafe(32)
-        with self._lock:
-            self.conn.execute(
-                """INSERT INTO kiosks (id, token_sha256, enrolled_at) VALUES (?, ?, ?)
-                   ON CONFLICT(id) DO UPDATE SET token_sha256 = excluded.token_sha256,
-                   enrolled_at = excluded.enrolled_at""",
-                [kiosk_id, token_hash(token), now_iso()],
-            )
+        self.engine.upsert_kiosk(kiosk_id, token_hash(token), now_iso())
         return token
 
     def kiosk_for_token(self, token: str) -> str | None:
-        with self._lock:
-            row = self.conn.execute("SELECT id FROM kiosks WHERE token_sha256 = ?", [token_hash(token)]).fetchone()
-        return row[0] if row else None
+        return self.engine.kiosk_for_token(token_hash(token))
 
     def is_enrolled(self, kiosk_id: str) -> bool:
-        with self._lock:
-            return self.conn.execute("SELECT 1 FROM kiosks WHERE id = ?", [kiosk_id]).fetchone() is not None
+        return self.engine.kiosk_exists(kiosk_id)
 
     def record_heartbeat(self, kiosk_id: str, heartbeat: dict) -> None:
-        with self._lock:
-            self.conn.execute(
-                "UPDATE kiosks SET last_seen = ?, heartbeat = ? WHERE id = ?",
-                [now_iso(), json.dumps(heartbeat, separators=(",", ":")), kiosk_id],
-            )
+        self.engine.kiosk_seen(kiosk_id, now_iso(), json.dumps(heartbeat, separators=(",", ":")))
 
     def touch(self, kiosk_id: str) -> None:
-        with self._lock:
-            self.conn.execute("UPDATE kiosks SET last_seen = ? WHERE id = ?", [now_iso(), kiosk_id])
+        self.engine.kiosk_seen(kiosk_id, now_iso())
 
     def kiosks(self) -> list[dict]:
-        with self._lock:
-            rows = self.conn.execute(
-                """SELECT k.id, k.enrolled_at, k.last_seen, k.heartbeat,
-                          (SELECT COUNT(*) FROM entries e WHERE e.kiosk_id = k.id)
-                   FROM kiosks k ORDER BY k.id"""
-            ).fetchall()
-        return [
-            {"id": r[0], "enrolled_at": r[1], "last_seen": r[2],
-             "heartbeat": json.loads(r[3]) if r[3] else None, "entries": r[4]}
-            for r in rows
-        ]
+        return [{**kiosk, "heartbeat": json.loads(kiosk["heartbeat"]) if kiosk["heartbeat"] else None}
+                for kiosk in self.engine.kiosks()]
 
     # ------------------------------------------------------------------ entries
+    def retention_start(self, now: dt.datetime | None = None) -> dt.datetime | None:
+        """The first instant kept: UTC midnight of ``retention_days`` ago (None: keep everything)."""
+        if self.retention_days is None:
+            return None
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return midnight(now - dt.timedelta(days=self.retention_days))
+
+    def index_sealed(self, sealed: bytes | None) -> tuple[bytes, ...]:
+        """Open a sealed identity and return its blind-index hashes (none if it cannot be opened)."""
+        if sealed is None:
+            return ()
+        from nacl.exceptions import CryptoError
+
+        try:
+            identity = json.loads(seal.unseal(sealed, self.keys.seal_private))
+        except (CryptoError, ValueError):
+            return ()
+        return self.index.of_identity(identity)
+
     def ingest(self, entries: Any, kiosk_id: str | None, via: str = "sync") -> IngestResult:
         """Store a batch all or nothing; raise :class:`InvalidBatch` naming every bad entry.
 
         ``kiosk_id`` is the authenticated kiosk (every entry must carry it), or None for an
         import where each entry names its own kiosk. Returns after the commit, never before.
+        The same batch arriving at two processes at once is stored once and acknowledged by both.
         """
         started = time.perf_counter()
         if not isinstance(entries, list):
@@ -326,78 +323,66 @@ class CityStore:
             else:
                 rows.append(row)
                 indexes.append(index)
+        present = self.engine.owners([row[0] for row in rows])
+        for index, row in zip(indexes, rows):
+            owner = present.get(row[0])
+            if owner is not None and owner != row[1]:
+                refused.append(Refusal(index, row[0], "id: already used by another kiosk"))
+        if refused:
+            raise InvalidBatch(f"{len(refused)} entr{'y' if len(refused) == 1 else 'ies'} refused", refused)
+        start = self.retention_start()
+        kept_from = utc_iso(start) if start is not None else ""
         received = now_iso()
-        with self._lock:
-            present = self._present([row[0] for row in rows])
-            for index, row in zip(indexes, rows):
-                owner = present.get(row[0])
-                if owner is not None and owner != row[1]:
-                    refused.append(Refusal(index, row[0], "id: already used by another kiosk"))
-            if refused:
-                raise InvalidBatch(f"{len(refused)} entr{'y' if len(refused) == 1 else 'ies'} refused", refused)
-            new_rows, seen = [], set(present)
-            for row in rows:
-                if row[0] not in seen:
-                    seen.add(row[0])
-                    new_rows.append((*row, received, via))
-            if new_rows:
-                marks = ",".join("?" * (len(ENTRY_COLUMNS) + 2))
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self.conn.executemany(
-                        f"INSERT INTO entries ({','.join(ENTRY_COLUMNS)}, received_at, via) VALUES ({marks})", new_rows
-                    )
-                except BaseException:
-                    self.conn.execute("ROLLBACK")
-                    raise
-                self.conn.execute("COMMIT")
-            seconds = time.perf_counter() - started
-            self.stats["batches"] += 1
-            self.stats["entries_stored"] += len(new_rows)
-            self.stats["entries_duplicate"] += len(rows) - len(new_rows)
-            self.stats["ingest_seconds"] += seconds
+        new_rows, seen, expired = [], set(present), 0
+        for row in rows:
+            if row[0] in seen:
+                continue
+            seen.add(row[0])
+            if row[3] < kept_from:
+                expired += 1
+                continue
+            new_rows.append(IndexedRow((*row, received, via), self.index_sealed(row[11])))
+        stored = self.engine.insert_entries(new_rows)
+        seconds = time.perf_counter() - started
         acked = list(dict.fromkeys(row[0] for row in rows))
-        return IngestResult(acked=acked, stored=len(new_rows), duplicates=len(acked) - len(new_rows), seconds=seconds)
+        duplicates = len(acked) - stored - expired
+        self.stats["batches"] += 1
+        self.stats["entries_stored"] += stored
+        self.stats["entries_duplicate"] += duplicates
+        self.stats["entries_expired"] += expired
+        self.stats["ingest_seconds"] += seconds
+        return IngestResult(acked=acked, stored=stored, duplicates=duplicates, seconds=seconds, expired=expired)
 
-    def _present(self, ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(ids), 900):
-            chunk = ids[start:start + 900]
-            marks = ",".join("?" * len(chunk))
-            found.update(self.conn.execute(f"SELECT id, kiosk_id FROM entries WHERE id IN ({marks})", chunk).fetchall())
-        return found
+    def purge(self, now: dt.datetime | None = None) -> int:
+        """Remove the entries that have left the retention window; return how many (0 without one)."""
+        start = self.retention_start(now)
+        return 0 if start is None else self.engine.purge(start)
 
     def count(self) -> int:
-        with self._lock:
-            return self.conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+        return self.engine.count()
 
     def iter_entries(self, kiosk_id: str | None = None, since: str | None = None, until: str | None = None,
-                     venue: str | None = None) -> Iterator[dict]:
-        """Received entries in arrival order, identity unsealed (``identity`` None when there was
-        none; ``identity_error`` set when it cannot be opened with this city's key)."""
-        where, params = [], []
-        for column, op, value in (("kiosk_id", "=", kiosk_id), ("at", ">=", since), ("at", "<", until), ("venue", "=", venue)):
-            if value is not None:
-                where.append(f"{column} {op} ?")
-                params.append(value)
-        sql = "SELECT * FROM entries" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY rowid"
-        # a separate read connection: a long listing must not hold the writer's lock
-        conn = sqlite3.connect(f"file:{self.data_dir / 'city.db'}?mode=ro", uri=True)
-        try:
-            cursor = conn.execute(sql, params)
-            columns = [c[0] for c in cursor.description]
-            for row in cursor:
-                yield self.unsealed(dict(zip(columns, row)))
-        finally:
-            conn.close()
+                     venue: str | None = None, *, identities: bool = True) -> Iterator[dict]:
+        """Received entries in arrival order, read in pages (constant memory). With ``identities``
+        each identity is unsealed (``identity`` None when there was none; ``identity_error`` set
+        when it cannot be opened with this city's key); without, ``identity`` is left out and
+        ``sealed`` says whether the entry carries one."""
+        for row in self.engine.iter_entries(EntryFilter(since=since, until=until, kiosk_id=kiosk_id, venue=venue)):
+            yield self.unsealed(row) if identities else self.sealed(row)
 
     def get_entry(self, entry_id: str) -> dict | None:
         """One received entry, identity unsealed, or None."""
-        with self._lock:
-            cursor = self.conn.execute("SELECT * FROM entries WHERE id = ?", [entry_id])
-            row = cursor.fetchone()
-            columns = [c[0] for c in cursor.description]
-        return self.unsealed(dict(zip(columns, row))) if row else None
+        row = self.engine.get_entry(entry_id)
+        return self.unsealed(row) if row else None
+
+    @staticmethod
+    def sealed(row: dict) -> dict:
+        """A stored row without its identity: ``sealed`` says whether it carries one."""
+        row = dict(row)
+        row["clock_synced"] = bool(row["clock_synced"])
+        row["flags"] = [f for f in row["flags"].split(",") if f]
+        row["sealed"] = row.pop("identity") is not None
+        return row
 
     def unsealed(self, row: dict) -> dict:
         """A stored row as the city sees it: identity opened, flags as a list."""
@@ -420,29 +405,22 @@ class CityStore:
         """Sign ``content`` as the next version of a bundle and serve it from now on."""
         if kind not in bundles.KINDS:
             raise ValueError(f"unknown bundle kind {kind!r}")
-        with self._lock:
-            row = self.conn.execute("SELECT version FROM bundles WHERE kind = ?", [kind]).fetchone()
-            version = (row[0] if row else 0) + 1
+        made: list[bytes] = []
+
+        def make(version: int) -> tuple[bytes, str]:
             envelope = bundles.sign_bundle(kind, content, self.keys.bundle_private, version)
-            etag = '"' + hashlib.sha256(envelope).hexdigest()[:32] + '"'
-            self.conn.execute(
-                "INSERT OR REPLACE INTO bundles (kind, version, envelope, etag, published_at) VALUES (?, ?, ?, ?, ?)",
-                [kind, version, envelope, etag, now_iso()],
-            )
-        return bundles.verify_bundle(envelope, self.keys.bundle_public, kind)
+            made.append(envelope)
+            return envelope, '"' + hashlib.sha256(envelope).hexdigest()[:32] + '"'
+
+        self.engine.put_bundle(kind, make, now_iso())
+        return bundles.verify_bundle(made[-1], self.keys.bundle_public, kind)
 
     def bundle(self, kind: str) -> tuple[bytes, str] | None:
-        with self._lock:
-            row = self.conn.execute("SELECT envelope, etag FROM bundles WHERE kind = ?", [kind]).fetchone()
-        return (bytes(row[0]), row[1]) if row else None
+        return self.engine.bundle(kind)
 
     # ------------------------------------------------------------------ imports
     def record_import(self, export_id: str, kiosk_id: str, entries: int, stored: int) -> None:
-        with self._lock:
-            self.conn.execute(
-                "INSERT OR REPLACE INTO imports (export_id, kiosk_id, imported_at, entries, stored) VALUES (?, ?, ?, ?, ?)",
-                [export_id, kiosk_id, now_iso(), entries, stored],
-            )
+        self.engine.record_import(export_id, kiosk_id, now_iso(), entries, stored)
 
     def sign_receipt(self, content: dict) -> bytes:
         """An import receipt, signed like a bundle (kind ``import-receipt``) so the kiosk can

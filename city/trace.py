@@ -3,57 +3,30 @@
 The person is chosen by one of (see ``kiosk-city trace --help``):
 
 - ``--entry ID``: the person of a known entry (e.g. found with ``kiosk-city entries``);
-- ``--document NUMBER``: a document number (CCCD, passport ...);
+- ``--document NUMBER``: a document number (CCCD, passport ...), found only where the kiosk read
+  it in full (PC-Covid masks it: those entries are found by name);
 - ``--name NAME [--birth-date DATE]``: a name, compared without diacritics, case or extra
   spaces (PC-Covid writes ``NGUYEN VAN AN``, a certificate ``Nguyễn Văn An``), and if given a
   birth date, which may be partial (``1990`` matches ``1990-05-01``).
 
-Identities are sealed in storage, so tracing opens every entry in the date range: it needs the
-city's private key and is meant for the city's own machine.
+The person's entries are found through the blind index (:mod:`city.blind`), the contacts by
+venue and time; only the identities of those entries are opened. It needs the city's private
+keys and is meant for the city's own machine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from dataclasses import dataclass
 
+from city.blind import Person, normalise_name
 from city.store import CityStore
 from sync.wire import parse_iso, utc_iso
 
+__all__ = ["Person", "Contact", "TraceResult", "normalise_name", "parse_bound", "trace"]
 
-def normalise_name(name: str) -> str:
-    text = name.replace("đ", "d").replace("Đ", "D")
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return " ".join(text.replace(",", " ").upper().split())
-
-
-def _document(value: str) -> str:
-    return "".join(value.split()).upper()
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str = ""
-    birth_date: str = ""
-    document: str = ""
-
-    def matches(self, identity: dict | None) -> bool:
-        if not identity:
-            return False
-        document = _document(identity.get("document") or "")
-        if self.document and document and "*" not in document and document == _document(self.document):
-            return True
-        if not self.name or normalise_name(identity.get("name") or "") != normalise_name(self.name):
-            return False
-        other = identity.get("birth_date") or ""
-        if self.birth_date and other:
-            return self.birth_date.startswith(other) or other.startswith(self.birth_date)
-        return True
-
-    @classmethod
-    def from_identity(cls, identity: dict) -> "Person":
-        return cls(identity.get("name") or "", identity.get("birth_date") or "", identity.get("document") or "")
+MASKED_DOCUMENTS = ("--document finds only document numbers read in full: PC-Covid codes show a masked "
+                    "number (0010******01), so find those visitors by --name and --birth-date")
 
 
 @dataclass
@@ -68,6 +41,7 @@ class TraceResult:
     person: Person
     visits: list[dict]
     contacts: list[Contact]
+    opened: int = 0  # identities opened to answer
 
 
 def parse_bound(text: str, end: bool = False) -> str:
@@ -88,7 +62,7 @@ def trace(store: CityStore, person: Person | None, since: str, until: str, minut
     """Everyone at the venues of ``person``'s entries in [since, until), within ± ``minutes``.
 
     With ``entry_id``, the person is whoever that entry belongs to (and ``person`` is ignored).
-    Raises LookupError when the entry does not exist or has no identity.
+    Raises LookupError when the entry does not exist or has no identity, or the name has no letters.
     """
     if entry_id is not None:
         found = store.get_entry(entry_id)
@@ -98,18 +72,31 @@ def trace(store: CityStore, person: Person | None, since: str, until: str, minut
             raise LookupError(f"entry {entry_id} carries no identity that can be opened")
         person = Person.from_identity(found["identity"])
     assert person is not None
-    visits = [row for row in store.iter_entries(since=since, until=until) if person.matches(row.get("identity"))]
+    if person.name and not normalise_name(person.name):
+        raise LookupError("--name: a name needs letters")
+    opened: dict[str, dict] = {}
+
+    def unsealed(rows: list[dict]) -> list[dict]:
+        for row in rows:
+            if row["id"] not in opened:
+                opened[row["id"]] = store.unsealed(row)
+        return [opened[row["id"]] for row in rows]
+
+    candidates = store.engine.entries_by_hashes(store.index.for_person(person), since, until)
+    visits = [row for row in unsealed(candidates) if person.matches(row.get("identity"))]
     window = dt.timedelta(minutes=minutes)
     contacts: dict[str, Contact] = {}
     visit_ids = {visit["id"] for visit in visits}
     for visit in visits:
         at = parse_iso(visit["at"])
-        for row in store.iter_entries(venue=visit["venue"], since=utc_iso(at - window), until=utc_iso(at + window + dt.timedelta(milliseconds=1))):
-            if row["id"] in visit_ids or person.matches(row.get("identity")):
+        nearby = store.engine.entries_at_venue(visit["venue"], utc_iso(at - window),
+                                               utc_iso(at + window + dt.timedelta(milliseconds=1)))
+        for row in unsealed([row for row in nearby if row["id"] not in visit_ids]):
+            if person.matches(row.get("identity")):
                 continue
             apart = abs((parse_iso(row["at"]) - at).total_seconds()) / 60
             held = contacts.get(row["id"])
             if held is None or apart < held.minutes_apart:
                 contacts[row["id"]] = Contact(row, visit["id"], round(apart, 2))
     ordered = sorted(contacts.values(), key=lambda c: (c.entry["at"], c.entry["id"]))
-    return TraceResult(person, visits, ordered)
+    return TraceResult(person, visits, ordered, opened=len(opened))

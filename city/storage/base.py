@@ -1,0 +1,219 @@
+"""What every storage engine of the city offers, and the pieces they share.
+
+The city's logic (validation, sealing, the blind index, tracing) lives above this line in
+:mod:`city.store`; an engine only stores and finds rows. Two engines implement
+:class:`Engine` with the same behaviour: :mod:`city.storage.sqlite` (one file, the default)
+and :mod:`city.storage.postgres` (a PostgreSQL database, many worker processes).
+
+An entry row is a dict with the columns of :data:`ENTRY_COLUMNS` plus ``received_at`` and
+``via``: ``at`` and ``received_at`` are :func:`sync.wire.utc_iso` text, ``identity`` the sealed
+box (bytes) or None, ``flags`` comma-joined text. Rows come back in arrival order.
+
+Other modules with tables of their own (the web console) add a :class:`~city.storage.migrations.Migration`
+and use :meth:`Engine.execute`, :meth:`Engine.query` and :meth:`Engine.transaction` with ``?``
+placeholders, which each engine translates to its own.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sync.wire import utc_iso
+
+ENTRY_COLUMNS = (
+    "id", "kiosk_id", "venue", "at", "clock_synced", "format", "status", "decision", "reason", "kind",
+    "flags", "identity", "frame_age_ms",
+)
+ROW_COLUMNS = ENTRY_COLUMNS + ("received_at", "via")
+
+# a keyed hash of one normalised identifier (see city.blind), cut to this many bytes
+HASH_BYTES = 16
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    """Which entries: ``since`` <= at < ``until`` (utc_iso text, either open), a kiosk, a venue."""
+
+    since: str | None = None
+    until: str | None = None
+    kiosk_id: str | None = None
+    venue: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexedRow:
+    """An entry to store and the blind-index hashes of its identity (empty when it has none)."""
+
+    row: tuple  # ENTRY_COLUMNS + received_at, via
+    hashes: tuple[bytes, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.row[0]
+
+    @property
+    def at(self) -> str:
+        return self.row[3]
+
+
+class Cursorish(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+
+class Progress:
+    """A one-line progress report for long migrations, redrawn in place on a terminal only."""
+
+    def __init__(self, label: str, total: int, stream=None):
+        self.label, self.total, self.done = label, total, 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._shown = -1.0
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if not self.live or not self.total:
+            return
+        share = self.done / self.total
+        if share - self._shown >= 0.005 or self.done >= self.total:
+            self._shown = share
+            self.stream.write(f"\r{self.label}: {self.done}/{self.total} ({share:.0%})")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.live and self._shown >= 0:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+ProgressFactory = Callable[[str, int], Progress]
+
+
+class Engine(abc.ABC):
+    """One city database. Thread-safe; every method is a short transaction of its own."""
+
+    name: str = ""
+
+    # ------------------------------------------------------------------ life
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The highest migration applied (0 for an empty database)."""
+
+    @abc.abstractmethod
+    def migrate(self, context: "MigrationContext") -> list[int]:
+        """Apply every pending migration in order, each recorded in the database; return their
+        versions. Safe to run from several processes at once (one applies, the others wait)."""
+
+    # ------------------------------------------------------------------ generic SQL (``?`` placeholders)
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement in a transaction of its own; return the rows changed."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """The rows of one read."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Cursorish]:
+        """A write transaction (committed on success, rolled back on an exception)."""
+
+    # ------------------------------------------------------------------ kiosks
+    @abc.abstractmethod
+    def upsert_kiosk(self, kiosk_id: str, token_sha256: str, enrolled_at: str) -> None: ...
+
+    @abc.abstractmethod
+    def kiosk_for_token(self, token_sha256: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def kiosk_exists(self, kiosk_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def kiosk_seen(self, kiosk_id: str, at: str, heartbeat: str | None = None) -> None:
+        """Record a kiosk's last contact (and its last heartbeat, JSON text, when given)."""
+
+    @abc.abstractmethod
+    def kiosks(self) -> list[dict]:
+        """Every kiosk: id, enrolled_at, last_seen, heartbeat (JSON text or None), entries (count)."""
+
+    # ------------------------------------------------------------------ entries
+    @abc.abstractmethod
+    def owners(self, ids: Sequence[str]) -> dict[str, str]:
+        """Of these entry ids, those already stored, each with its kiosk."""
+
+    @abc.abstractmethod
+    def insert_entries(self, rows: Sequence[IndexedRow]) -> int:
+        """Store new entries and their index hashes in one transaction, skipping (not failing on)
+        any id already stored, also by another process at the same moment; return how many
+        this call stored."""
+
+    @abc.abstractmethod
+    def insert_index(self, rows: Sequence[tuple[bytes, str, str]]) -> None:
+        """Add (hash, at, entry_id) rows to the blind index, skipping those already there."""
+
+    @abc.abstractmethod
+    def count(self) -> int: ...
+
+    @abc.abstractmethod
+    def iter_entries(self, where: EntryFilter = EntryFilter()) -> Iterator[dict]:
+        """Matching entries in arrival order, read in pages: constant memory, short reads."""
+
+    @abc.abstractmethod
+    def get_entry(self, entry_id: str) -> dict | None: ...
+
+    @abc.abstractmethod
+    def entries_by_hashes(self, hashes: Sequence[bytes], since: str, until: str) -> list[dict]:
+        """Entries in [since, until) whose identity has one of these index hashes, arrival order."""
+
+    @abc.abstractmethod
+    def entries_at_venue(self, venue: str, since: str, until: str) -> list[dict]:
+        """Entries at ``venue`` in [since, until), arrival order."""
+
+    @abc.abstractmethod
+    def purge(self, before: dt.datetime) -> int:
+        """Remove entries (and their index rows) with ``at`` before ``before``, a UTC midnight,
+        in bounded steps; return how many were removed (when the engine can tell)."""
+
+    # ------------------------------------------------------------------ bundles and imports
+    @abc.abstractmethod
+    def put_bundle(self, kind: str, make: Callable[[int], tuple[bytes, str]], published_at: str) -> int:
+        """Store the next version of a bundle: ``make(version)`` -> (envelope, etag); return the version."""
+
+    @abc.abstractmethod
+    def bundle(self, kind: str) -> tuple[bytes, str] | None: ...
+
+    @abc.abstractmethod
+    def record_import(self, export_id: str, kiosk_id: str, imported_at: str, entries: int, stored: int) -> None: ...
+
+
+@dataclass
+class MigrationContext:
+    """What a migration written in Python may need: the blind index of a sealed identity (for
+    indexing stores made before the index existed) and a progress line."""
+
+    index_sealed: Callable[[bytes | None], tuple[bytes, ...]]
+    progress: ProgressFactory = Progress
+
+
+def midnight(instant: dt.datetime) -> dt.datetime:
+    """The UTC midnight that starts ``instant``'s day."""
+    utc = instant.astimezone(dt.timezone.utc)
+    return utc.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def row_dict(columns: Iterable[str], values: Iterable[Any]) -> dict:
+    return dict(zip(columns, values))
+
+
+__all__ = [
+    "ENTRY_COLUMNS", "ROW_COLUMNS", "HASH_BYTES", "EntryFilter", "IndexedRow", "Engine", "MigrationContext",
+    "Progress", "midnight", "row_dict", "utc_iso",
+]
