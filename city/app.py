@@ -10,13 +10,17 @@ were refused so it can quarantine exactly those and deliver the rest.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
+import os
+import threading
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from sync import PROTOCOL_VERSION, bundles
 from city.store import CityStore, InvalidBatch, MAX_BATCH_ENTRIES, now_iso
@@ -25,23 +29,68 @@ log = logging.getLogger("kiosk.city")
 
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 MAX_HEARTBEAT_BYTES = 64 * 1024
+# how `kiosk-city serve` tells each worker process what to open (JSON: data, db, retention_days)
+SERVE_ENV = "KIOSK_CITY_SERVE"
+PURGE_EVERY_SECONDS = 3600.0
 
 
-def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES):
-    """The ASGI app serving one city's data folder."""
-    app = FastAPI(title="kiosk-city", docs_url=None, redoc_url=None, openapi_url=None)
+def app_from_environment():
+    """The app factory each ``serve`` worker process calls: its own store and connections."""
+    settings = json.loads(os.environ[SERVE_ENV])
+    store = CityStore(settings["data"], settings.get("db"), retention_days=settings.get("retention_days"))
+    return create_app(store, close_store=True)
+
+
+def _purge_loop(store: CityStore, stop: threading.Event) -> None:
+    """Remove what has left the retention window at start and then hourly, until ``stop``."""
+    while True:
+        try:
+            removed = store.purge()
+            if removed:
+                log.info("retention: removed %d entries older than %s days", removed, store.retention_days)
+        except Exception:  # noqa: BLE001 - a failed purge is retried at the next round, serving goes on
+            log.exception("retention: the purge failed")
+        if stop.wait(PURGE_EVERY_SECONDS):
+            return
+
+
+def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, close_store: bool = False):
+    """The ASGI app serving one city's store.
+
+    Database work runs in the threadpool (never on the event loop), so a slow write or a
+    trace never holds up other requests. With a retention window, a thread removes expired
+    entries at start and every hour while the app runs (its lifespan).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        stop = threading.Event()
+        purger = None
+        if store.retention_days is not None:
+            purger = threading.Thread(target=_purge_loop, args=(store, stop), name="city-retention", daemon=True)
+            purger.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if purger is not None:
+                purger.join(timeout=30)
+            if close_store:
+                store.close()
+
+    app = FastAPI(title="kiosk-city", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.store = store
 
     def error(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status, headers=headers)
 
-    def authenticate(request: Request) -> str | None:
+    async def authenticate(request: Request) -> str | None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if not hmac.compare_digest(scheme.lower(), "bearer") or not token.strip():
             return None
-        return store.kiosk_for_token(token.strip())
+        return await run_in_threadpool(store.kiosk_for_token, token.strip())
 
     async def read_body(request: Request, limit: int) -> bytes | None:
         declared = request.headers.get("content-length")
@@ -70,7 +119,7 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES):
 
     @app.post("/v1/entries")
     async def upload(request: Request):
-        kiosk_id = authenticate(request)
+        kiosk_id = await authenticate(request)
         if kiosk_id is None:
             return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
         document, refusal = await read_json(
@@ -84,22 +133,25 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES):
         if len(document["entries"]) > MAX_BATCH_ENTRIES:
             return error(413, "too_many", f"a batch may hold at most {MAX_BATCH_ENTRIES} entries")
         try:
-            result = store.ingest(document["entries"], kiosk_id)
+            result = await run_in_threadpool(store.ingest, document["entries"], kiosk_id)
         except InvalidBatch as exc:
             log.warning("kiosk %s: batch of %d refused: %s", kiosk_id, len(document["entries"]), exc)
             return error(422, "invalid_entries", str(exc), refused=[r.to_json() for r in exc.refused])
-        store.touch(kiosk_id)
+        await run_in_threadpool(store.touch, kiosk_id)
         log.info("kiosk %s: %d stored, %d already present (%.1f ms)", kiosk_id, result.stored,
                  result.duplicates, result.seconds * 1000)
-        return {"acked": result.acked, "stored": result.stored, "duplicates": result.duplicates}
+        answer = {"acked": result.acked, "stored": result.stored, "duplicates": result.duplicates}
+        if result.expired:
+            answer["expired"] = result.expired
+        return answer
 
     @app.get("/v1/bundles/{kind}")
     async def bundle(kind: str, request: Request):
-        if authenticate(request) is None:
+        if await authenticate(request) is None:
             return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
         if kind not in bundles.KINDS:
             return error(404, "unknown_kind", f"bundles are {', '.join(bundles.KINDS)}")
-        found = store.bundle(kind)
+        found = await run_in_threadpool(store.bundle, kind)
         if found is None:
             return error(404, "not_published", f"no {kind} bundle has been published")
         envelope, etag = found
@@ -110,7 +162,7 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES):
 
     @app.post("/v1/heartbeat")
     async def heartbeat(request: Request):
-        kiosk_id = authenticate(request)
+        kiosk_id = await authenticate(request)
         if kiosk_id is None:
             return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
         document, refusal = await read_json(
@@ -119,7 +171,7 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES):
             return refusal
         if not isinstance(document, dict):
             return error(400, "bad_heartbeat", "expected a JSON object")
-        store.record_heartbeat(kiosk_id, document)
+        await run_in_threadpool(store.record_heartbeat, kiosk_id, document)
         return {"ok": True, "server_time": now_iso()}
 
     return app

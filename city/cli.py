@@ -1,17 +1,21 @@
 """``kiosk-city``: the reference city server and its admin commands.
 
-    kiosk-city serve   --data DIR --listen HOST:PORT [--tls-cert PEM --tls-key PEM]
+    kiosk-city serve   --data DIR --listen HOST:PORT [--tls-cert PEM --tls-key PEM] [--workers N]
+                       [--retention-days N]
+    kiosk-city migrate --data DIR
     kiosk-city enroll  KIOSK_ID --data DIR --url URL [--state DIR] [--simulated] [--venue NAME]
-    kiosk-city entries --data DIR [--json] [--kiosk ID]
+    kiosk-city entries --data DIR [--json] [--identities] [--kiosk ID] [--venue V] [--from D] [--to D]
     kiosk-city publish --data DIR [--trust-list FILE] [--revocations FILE] [--rules FILE]
     kiosk-city trace   --data DIR (--entry ID | --document NO | --name NAME [--birth-date D])
                        [--from DATE] [--to DATE] [--minutes N] [--json]
-    kiosk-city import  FILE --data DIR [--receipt OUT] [--allow-unknown-kiosk]
+    kiosk-city import  FILE --data DIR [--receipt OUT] [--allow-unknown-kiosk] [--retention-days N]
     kiosk-city kiosks  --data DIR [--json]
 
-Exit status: 0 success, 1 a failed operation, 2 bad usage. Errors are one line
-``kiosk-city: error: ...`` on stderr. The data folder holds the city's private keys: keep it
-on the city's machine, readable by the server's user only.
+Every command takes ``--db postgresql://...`` (or ``$KIOSK_CITY_DB``) to keep the database in
+PostgreSQL instead of ``DIR/city.db``; the keys stay in ``DIR``. Exit status: 0 success, 1 a
+failed operation, 2 bad usage. Errors are one line ``kiosk-city: error: ...`` on stderr. The
+data folder holds the city's private keys: keep it on the city's machine, readable by the
+server's user only.
 """
 
 from __future__ import annotations
@@ -20,10 +24,16 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 log = logging.getLogger("kiosk.city")
+
+DB_ENV = "KIOSK_CITY_DB"
+DEFAULT_RETENTION_DAYS = 21
+MASKED_DOCUMENTS = ("--document finds only document numbers read in full: PC-Covid codes show a masked "
+                    "number, so find those visitors by --name and --birth-date")
 
 
 class UsageError(ValueError):
@@ -50,7 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     def data(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data", required=True, type=Path, metavar="DIR",
-                       help="the city's data folder (keys and database; made on first use)")
+                       help="the city's data folder (keys, and the SQLite database unless --db; made on first use)")
+        p.add_argument("--db", metavar="URL", default=os.environ.get(DB_ENV) or None,
+                       help=f"a PostgreSQL database (postgresql://...) instead of DIR/city.db (default ${DB_ENV})")
+
+    def retention(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--retention-days", type=float, default=DEFAULT_RETENTION_DAYS, metavar="N",
+                       help=f"keep entries this many days, counted from UTC midnight; older ones are removed, "
+                            f"and acknowledged but not kept when they arrive late (default "
+                            f"{DEFAULT_RETENTION_DAYS}; 0 keeps everything)")
+
+    def span(p: argparse.ArgumentParser, since_default: str, until_default: str) -> None:
+        p.add_argument("--from", dest="since", metavar="DATE", help=f"first day (or instant) ({since_default})")
+        p.add_argument("--to", dest="until", metavar="DATE", help=f"last day (or instant) ({until_default})")
 
     p = sub.add_parser("serve", help="serve the sync API")
     data(p)
@@ -59,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes (default 1); each has its own database connections")
+    retention(p)
+
+    p = sub.add_parser("migrate", help="upgrade the database to this version's schema (serve does it too)")
+    data(p)
 
     p = sub.add_parser("enroll", help="register a kiosk; print its complete config (TOML)")
     p.add_argument("kiosk_id", metavar="KIOSK_ID")
@@ -70,10 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", metavar="FILE", help="where to write the kiosk's token (mode 0600)")
     p.add_argument("--ca-file", metavar="PEM", help="the CA the kiosk should pin for this server")
 
-    p = sub.add_parser("entries", help="received entries, identities unsealed")
+    p = sub.add_parser("entries", help="received entries (identities stay sealed unless --identities)")
     data(p)
     p.add_argument("--json", action="store_true", help="one JSON object a line")
+    p.add_argument("--identities", action="store_true", help="open and show each visitor's identity")
     p.add_argument("--kiosk", metavar="ID", help="only this kiosk's entries")
+    p.add_argument("--venue", help="only entries at this venue")
+    span(p, "default: the first", "default: the last")
 
     p = sub.add_parser("publish", help="sign and serve the trust list, revocation list or rules")
     data(p)
@@ -81,15 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revocations", metavar="FILE", help="JSON revocation list")
     p.add_argument("--rules", metavar="FILE", help="JSON rules")
 
-    p = sub.add_parser("trace", help="who was at the same venue as a person, within ± N minutes")
+    p = sub.add_parser("trace", help="who was at the same venue as a person, within ± N minutes",
+                       epilog=MASKED_DOCUMENTS + ".")
     data(p)
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--entry", metavar="ID", help="the person of this entry")
-    who.add_argument("--document", metavar="NUMBER", help="a document number")
+    who.add_argument("--document", metavar="NUMBER",
+                     help="a document number; finds only numbers read in full (PC-Covid masks them)")
     who.add_argument("--name", help="a name (diacritics, case and spacing ignored)")
     p.add_argument("--birth-date", default="", metavar="DATE", help="with --name: YYYY, YYYY-MM or YYYY-MM-DD")
-    p.add_argument("--from", dest="since", metavar="DATE", help="first day (or instant) searched (default: 14 days ago)")
-    p.add_argument("--to", dest="until", metavar="DATE", help="last day (or instant) searched (default: today)")
+    span(p, "default: 14 days ago", "default: today")
     p.add_argument("--minutes", type=float, default=15.0, help="± minutes around each visit (default 15)")
     p.add_argument("--json", action="store_true", help="one JSON object a line per contact")
 
@@ -98,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     data(p)
     p.add_argument("--receipt", metavar="OUT", help="where to write the receipt (default FILE.receipt.json)")
     p.add_argument("--allow-unknown-kiosk", action="store_true", help="accept an export from a kiosk not enrolled here")
+    retention(p)
 
     p = sub.add_parser("kiosks", help="enrolled kiosks, last contact and last heartbeat")
     data(p)
@@ -136,27 +169,60 @@ def _error(exc: BaseException, debug: bool) -> None:
     print("kiosk-city: error: " + " ".join((str(exc) or type(exc).__name__).split()), file=sys.stderr)
 
 
-def _store(args):
-    from city.store import CityStore
+def _store(args, *, migrate: bool | str = "auto"):
+    from city.store import CityStore, SchemaOutdated
 
-    return CityStore(args.data)
+    retention = getattr(args, "retention_days", None)
+    if retention is not None and retention < 0:
+        raise UsageError("--retention-days must not be negative")
+    try:
+        return CityStore(args.data, args.db, migrate=migrate, retention_days=retention or None)
+    except SchemaOutdated as exc:
+        raise UsageError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------- commands
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from city.app import create_app
+    from city.app import SERVE_ENV
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
-    store = _store(args)
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    store = _store(args, migrate=True)  # pending migrations, once, before any worker starts
     host, port = args.listen
-    log.info("city data in %s; seal key %s, bundle key %s", args.data, store.keys.seal_public, store.keys.bundle_public)
+    log.info("city data in %s (%s); seal key %s, bundle key %s", args.data, store.engine.name,
+             store.keys.seal_public, store.keys.bundle_public)
+    store.close()
+    # each worker process builds its own app (and database connections) from these
+    os.environ[SERVE_ENV] = json.dumps({"data": str(args.data), "db": args.db,
+                                        "retention_days": args.retention_days or None})
     uvicorn.run(
-        create_app(store), host=host, port=port, log_level=args.log_level, access_log=args.log_level == "debug",
-        ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key, lifespan="off",
+        "city.app:app_from_environment", factory=True, host=host, port=port, workers=args.workers,
+        log_level=args.log_level, access_log=args.log_level == "debug",
+        ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key, lifespan="on",
     )
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from city.storage.migrations import latest_version
+
+    store = _store(args, migrate=False)
+    try:
+        before = store.engine.schema_version()
+        from city.storage.base import MigrationContext
+
+        applied = store.engine.migrate(MigrationContext(store.index_sealed))
+    finally:
+        store.close()
+    if applied:
+        print(f"migrated the {store.engine.name} database from version {before} to {latest_version()} "
+              f"(applied {', '.join(map(str, applied))})")
+    else:
+        print(f"the {store.engine.name} database is up to date (version {before})")
     return 0
 
 
@@ -177,16 +243,31 @@ def cmd_enroll(args) -> int:
 
 
 def _human_entry(row: dict) -> str:
+    fields = [row["at"], row["kiosk_id"], row["venue"], row["decision"], row["reason"], row["format"]]
+    if "identity" not in row:  # listed without opening identities
+        return "\t".join(fields + ["(sealed)" if row.get("sealed") else "-"])
     identity = row.get("identity") or {}
     who = identity.get("name", "-") if identity else ("(sealed: " + row["identity_error"] + ")" if "identity_error" in row else "-")
     born = identity.get("birth_date", "") if identity else ""
-    return "\t".join([row["at"], row["kiosk_id"], row["venue"], row["decision"], row["reason"], row["format"], who, born])
+    return "\t".join(fields + [who, born])
+
+
+def _span(args) -> tuple[str | None, str | None]:
+    from city.trace import parse_bound
+
+    try:
+        return (parse_bound(args.since) if args.since else None,
+                parse_bound(args.until, end=True) if args.until else None)
+    except ValueError as exc:
+        raise UsageError(f"--from/--to: {exc}") from None
 
 
 def cmd_entries(args) -> int:
+    since, until = _span(args)
     store = _store(args)
     try:
-        for row in store.iter_entries(kiosk_id=args.kiosk):
+        for row in store.iter_entries(kiosk_id=args.kiosk, venue=args.venue, since=since, until=until,
+                                      identities=args.identities):
             print(json.dumps(row, ensure_ascii=False) if args.json else _human_entry(row))
     finally:
         store.close()
@@ -222,11 +303,9 @@ def cmd_trace(args) -> int:
     from city.trace import Person, parse_bound, trace
 
     today = dt.datetime.now(dt.timezone.utc).date()
-    try:
-        until = parse_bound(args.until or today.isoformat(), end=True)
-        since = parse_bound(args.since or (today - dt.timedelta(days=14)).isoformat())
-    except ValueError as exc:
-        raise UsageError(f"--from/--to: {exc}") from None
+    args.until = args.until or today.isoformat()
+    args.since = args.since or (today - dt.timedelta(days=14)).isoformat()
+    since, until = _span(args)
     if args.minutes < 0:
         raise UsageError("--minutes must not be negative")
     person = None if args.entry else Person(name=args.name or "", birth_date=args.birth_date, document=args.document or "")
@@ -239,10 +318,14 @@ def cmd_trace(args) -> int:
     finally:
         store.close()
     if args.json:
+        if args.document:
+            print(f"kiosk-city: note: {MASKED_DOCUMENTS}", file=sys.stderr)
         for contact in result.contacts:
             print(json.dumps({**contact.entry, "index_entry": contact.index_entry,
                               "minutes_apart": contact.minutes_apart}, ensure_ascii=False))
     else:
+        if args.document:
+            print(f"note: {MASKED_DOCUMENTS}")
         print(f"{len(result.visits)} visit(s) by the traced person between {since} and {until}:")
         for visit in result.visits:
             print(f"  {visit['at']}\t{visit['venue']}\t{visit['kiosk_id']}\t{visit['id']}")
@@ -293,7 +376,7 @@ def cmd_kiosks(args) -> int:
 
 
 COMMANDS = {
-    "serve": cmd_serve, "enroll": cmd_enroll, "entries": cmd_entries, "publish": cmd_publish,
+    "serve": cmd_serve, "migrate": cmd_migrate, "enroll": cmd_enroll, "entries": cmd_entries, "publish": cmd_publish,
     "trace": cmd_trace, "import": cmd_import, "kiosks": cmd_kiosks,
 }
 

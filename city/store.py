@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -245,6 +246,7 @@ class CityStore:
         except BaseException:
             self.engine.close()
             raise
+        self._stats_lock = threading.Lock()
         self.stats = {"batches": 0, "entries_stored": 0, "entries_duplicate": 0, "entries_expired": 0,
                       "ingest_seconds": 0.0}
 
@@ -346,11 +348,12 @@ class CityStore:
         seconds = time.perf_counter() - started
         acked = list(dict.fromkeys(row[0] for row in rows))
         duplicates = len(acked) - stored - expired
-        self.stats["batches"] += 1
-        self.stats["entries_stored"] += stored
-        self.stats["entries_duplicate"] += duplicates
-        self.stats["entries_expired"] += expired
-        self.stats["ingest_seconds"] += seconds
+        with self._stats_lock:
+            self.stats["batches"] += 1
+            self.stats["entries_stored"] += stored
+            self.stats["entries_duplicate"] += duplicates
+            self.stats["entries_expired"] += expired
+            self.stats["ingest_seconds"] += seconds
         return IngestResult(acked=acked, stored=stored, duplicates=duplicates, seconds=seconds, expired=expired)
 
     def purge(self, now: dt.datetime | None = None) -> int:

@@ -25,10 +25,6 @@ from sync.wire import parse_iso, utc_iso
 
 __all__ = ["Person", "Contact", "TraceResult", "normalise_name", "parse_bound", "trace"]
 
-MASKED_DOCUMENTS = ("--document finds only document numbers read in full: PC-Covid codes show a masked "
-                    "number (0010******01), so find those visitors by --name and --birth-date")
-
-
 @dataclass
 class Contact:
     entry: dict  # the contact's entry, identity unsealed

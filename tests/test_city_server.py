@@ -128,17 +128,49 @@ def test_enroll_prints_a_config_that_check_config_accepts(tmp_path, capsys):
     assert stat.S_IMODE(os.stat(tmp_path / "city" / "keys" / "seal.key").st_mode) == 0o600
 
 
-def test_entries_lists_unsealed_identities_one_json_object_a_line(city, tmp_path):
+def test_entries_keep_identities_sealed_unless_asked(city, tmp_path):
     enrolled = city.enroll("k1", state_dir=tmp_path / "k1")
-    batch = [entry("k1", enrolled.seal_public_key, name="Trần Thị Bích Ngọc"), entry("k1", enrolled.seal_public_key)]
+    batch = [entry("k1", enrolled.seal_public_key, name="Trần Thị Bích Ngọc"), entry("k1", enrolled.seal_public_key),
+             entry("k1", enrolled.seal_public_key, identity=None)]
     post(city, enrolled.token, batch)
-    result = kiosk_city("entries", "--data", str(city.data_dir), "--json")
-    assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    listed = kiosk_city("entries", "--data", str(city.data_dir), "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [r["id"] for r in rows] == [e["id"] for e in batch]
-    assert rows[0]["kiosk_id"] == "k1" and rows[0]["identity"]["name"] == "Trần Thị Bích Ngọc"
+    assert [r["sealed"] for r in rows] == [True, True, False] and all("identity" not in r for r in rows)
     table = kiosk_city("entries", "--data", str(city.data_dir))
-    assert "Trần Thị Bích Ngọc" in table.stdout and len(table.stdout.splitlines()) == 2
+    assert "Trần Thị Bích Ngọc" not in table.stdout and "NGUYEN" not in table.stdout
+    assert table.stdout.count("(sealed)") == 2
+
+    opened = kiosk_city("entries", "--data", str(city.data_dir), "--json", "--identities")
+    rows = [json.loads(line) for line in opened.stdout.splitlines()]
+    assert rows[0]["kiosk_id"] == "k1" and rows[0]["identity"]["name"] == "Trần Thị Bích Ngọc"
+    assert rows[2]["identity"] is None
+    table = kiosk_city("entries", "--data", str(city.data_dir), "--identities")
+    assert "Trần Thị Bích Ngọc" in table.stdout and len(table.stdout.splitlines()) == 3
+
+
+def test_entries_filter_by_kiosk_venue_and_dates(city, tmp_path, capsys):
+    k1 = city.enroll("k1", state_dir=tmp_path / "k1")
+    k2 = city.enroll("k2", state_dir=tmp_path / "k2")
+    day = dt.datetime(2021, 7, 20, 23, 59, tzinfo=dt.timezone.utc)
+    a = entry("k1", k1.seal_public_key, at=day)
+    b = entry("k1", k1.seal_public_key, at=day + dt.timedelta(minutes=2), venue="Office B")
+    c = entry("k2", k2.seal_public_key, at=day + dt.timedelta(days=2))
+    assert post(city, k1.token, [a, b]).status_code == 200 and post(city, k2.token, [c]).status_code == 200
+    data = str(city.data_dir)
+
+    def listed(*options: str) -> list[str]:
+        assert kiosk_city_main(["entries", "--data", data, "--json", *options]) == 0
+        return [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()]
+
+    assert listed() == [a["id"], b["id"], c["id"]]
+    assert listed("--kiosk", "k2") == [c["id"]]
+    assert listed("--venue", "Office B") == [b["id"]]
+    assert listed("--from", "2021-07-21") == [b["id"], c["id"]]
+    assert listed("--to", "2021-07-20") == [a["id"]]
+    assert listed("--from", "2021-07-21", "--to", "2021-07-21", "--kiosk", "k1") == [b["id"]]
+    assert kiosk_city_main(["entries", "--data", data, "--from", "soon"]) == 2
 
 
 def test_publish_signs_each_file_and_refuses_bad_input(tmp_path, capsys):

@@ -45,7 +45,7 @@ def test_export_import_receipt_round_trip(tmp_path):
     assert applied.returncode == 0, applied.stderr
     assert "1500 entries marked delivered" in applied.stdout and "0 left undelivered" in applied.stdout
 
-    listed = kiosk_city("entries", "--data", str(tmp_path / "city"), "--json")
+    listed = kiosk_city("entries", "--data", str(tmp_path / "city"), "--json", "--identities")
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert sorted(r["id"] for r in rows) == sorted(ids)
     assert all(r["identity"]["name"] and r["via"].startswith("import:") for r in rows)

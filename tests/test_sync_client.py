@@ -188,7 +188,7 @@ def test_bundles_are_fetched_with_etags_and_a_forged_one_is_refused(city, tmp_pa
 
         forger, _ = bundles.generate_signing_key()
         forged = bundles.sign_bundle("trust-list", {"certificates": [{"kid": "evil"}]}, forger, version=9)
-        city.store.conn.execute("UPDATE bundles SET envelope = ?, etag = '\"forged\"' WHERE kind = 'trust-list'", [forged])
+        city.store.engine.execute("UPDATE bundles SET envelope = ?, etag = '\"forged\"' WHERE kind = 'trust-list'", [forged])
         with caplog.at_level(logging.ERROR):
             assert uploader.fetch_bundles()["trust-list"] == "refused"
         assert "trust-list bundle from" in caplog.text and "REFUSED" in caplog.text

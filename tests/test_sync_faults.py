@@ -93,7 +93,7 @@ def test_ten_thousand_entries_arrive_exactly_once(tmp_path):
     assert json.loads(status.stdout)["undelivered"] == 0
     assert json.loads(status.stdout)["total"] == TOTAL
 
-    listed = kiosk_city("entries", "--data", str(tmp_path / "city"), "--json")
+    listed = kiosk_city("entries", "--data", str(tmp_path / "city"), "--json", "--identities")
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert len(rows) == TOTAL

@@ -58,7 +58,7 @@ def test_names_never_touch_the_kiosk_disk_but_reach_the_city(tmp_path):
         assert synced.returncode == 0, synced.stderr
         assert not any(name in synced.stdout + synced.stderr for name, _ in people)
 
-    listed = kiosk_city("entries", "--data", str(tmp_path / "city"), "--json")
+    listed = kiosk_city("entries", "--data", str(tmp_path / "city"), "--json", "--identities")
     names_at_city = {(json.loads(line)["identity"] or {}).get("name") for line in listed.stdout.splitlines()}
     assert {name for name, _ in people} <= names_at_city
 
