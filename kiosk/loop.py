@@ -5,6 +5,11 @@ an entry is committed to the journal before the relay is energised. The camera's
 only keeps the newest frame (drivers.camera.LatestFrame); decoding never queues stale frames.
 The watchdog is fed from here, after each processed frame: a loop that stops processing frames
 stops feeding it, whatever other threads still run.
+
+The guard's button is heard by a thread of its own while the loop runs (``_watch_button``), so
+an override works in every state of the loop, a stalled or wedged camera included (exactly when
+the screen tells visitors to call the guard). Decisions, the loop's and the guard's, are made
+one at a time under one lock, so the record-before-act order holds for both.
 """
 
 from __future__ import annotations
@@ -111,6 +116,8 @@ class Kiosk:
         self._next_housekeeping = 0.0
         self._bundle_stamp: float | None = None
         self._sync_status = StatusBar()
+        # one decision at a time (the loop's and the button's); the view with it
+        self._decision_lock = threading.RLock()
 
     # ------------------------------------------------------------------ one visitor
     def decide(self, text: str, frame_captured: float | None = None) -> Outcome:
@@ -136,6 +143,11 @@ class Kiosk:
 
     def _record_and_act(self, credential: Credential, decision: Decision, now: dt.datetime,
                         synchronised: bool, key: str | None, age_ms: float) -> Outcome:
+        with self._decision_lock:
+            return self._record_and_act_locked(credential, decision, now, synchronised, key, age_ms)
+
+    def _record_and_act_locked(self, credential: Credential, decision: Decision, now: dt.datetime,
+                               synchronised: bool, key: str | None, age_ms: float) -> Outcome:
         cfg = self.config
         try:
             entry = self.journal.record(
@@ -178,8 +190,12 @@ class Kiosk:
 
     # ------------------------------------------------------------------ frames
     def process(self, frame: Frame) -> list[Outcome]:
-        """Everything the loop does with one frame."""
-        outcomes = [self.override() for _ in range(self.gate.take_override_requests())]
+        """Everything the loop does with one frame (the button's thread waits for it to finish)."""
+        with self._decision_lock:
+            return self._process_locked(frame)
+
+    def _process_locked(self, frame: Frame) -> list[Outcome]:
+        outcomes = self.take_overrides()
         try:
             codes = self.decoder.decode(frame.image)
         except Exception as exc:  # a decoder bug on one frame must not stop the gate
@@ -198,6 +214,21 @@ class Kiosk:
             self._next_housekeeping = frame.captured + HOUSEKEEPING_SECONDS
         self._refresh_view(frame, codes)
         return outcomes
+
+    def take_overrides(self) -> list[Outcome]:
+        """Record and open for each press of the guard's button since the last call."""
+        return [self.override() for _ in range(self.gate.take_override_requests())]
+
+    def _watch_button(self, stop: threading.Event) -> None:
+        """The guard's button, heard whatever the loop is doing (waiting on a stalled camera too)."""
+        while not stop.is_set():
+            if not self.gate.wait_for_override(0.25):
+                continue
+            try:
+                if self.take_overrides() and not self._camera_ok:
+                    self._refresh_view(None)  # no frame will come to show the guard's decision
+            except Exception as exc:  # the button thread must outlive any one failure
+                log.error("guard override failed: %s", exc)
 
     def _housekeeping(self) -> None:
         """Every half minute: the disk alarm, the status bar, new city bundles fetched by the sync
@@ -256,14 +287,18 @@ class Kiosk:
                          trust_age_hours=None if trust_age is None else trust_age / 3600)
 
     def _refresh_view(self, frame: Frame | None, codes=()) -> None:
+        with self._decision_lock:
+            self._refresh_view_locked(frame, codes)
+
+    def _refresh_view_locked(self, frame: Frame | None, codes=()) -> None:
         view = self._view
         venue = self.config.kiosk.venue
         if view.state in ("pass", "fail") and time.monotonic() >= self._result_until:
             view = View(state="idle", venue=venue)
-        if not self._camera_ok:
+        if view.state in ("pass", "fail"):
+            pass  # a decision's card stays up for its time (a guard's override while the camera is out too)
+        elif not self._camera_ok:
             view = View(state="offline", venue=venue)
-        elif view.state in ("pass", "fail"):
-            pass  # a decision's card stays up for its time
         elif self._disk_alarm or self._journal_failed:
             view = View(state="disk_full", venue=venue)
         elif self.config.policy.unsynchronised_clock == "refuse" and not self.clock.synchronised():
@@ -281,6 +316,17 @@ class Kiosk:
     # ------------------------------------------------------------------ running
     def run(self, max_frames: int | None = None, stop_at_end: bool = True) -> LoopStats:
         """Process frames until stopped (``stop()``, end of a replay, or ``max_frames``)."""
+        stop_button = threading.Event()
+        button = threading.Thread(target=self._watch_button, args=(stop_button,), name="guard-button",
+                                  daemon=True)
+        button.start()
+        try:
+            return self._run(max_frames, stop_at_end)
+        finally:
+            stop_button.set()
+            button.join(timeout=2.0)
+
+    def _run(self, max_frames: int | None, stop_at_end: bool) -> LoopStats:
         while not self.stop_event.is_set():
             try:
                 frame = self.camera.read()

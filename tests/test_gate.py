@@ -81,3 +81,121 @@ def test_guard_button_requests_an_override(mock_factory):
     assert gate.take_override_requests() == 1 and gate.take_override_requests() == 0
     assert True not in states(mock_factory.pin(17))  # the loop opens it, after recording
     gate.close()
+
+
+# --------------------------------------------------------------------------- overlapping decisions
+# Time is a fake clock the test moves; the gate's timer thread reads the same clock, so nothing
+# below depends on how fast the machine is. `expire()` is what the timer thread calls.
+
+
+class Ticks:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def to(self, offset: float) -> None:
+        self.now = 100.0 + offset
+
+
+def outputs(factory) -> tuple[bool, bool, bool]:
+    """(relay, green, red) as the pins are now."""
+    return factory.pin(17).state, factory.pin(27).state, factory.pin(22).state
+
+
+def test_a_later_admission_extends_the_open_time(mock_factory):
+    ticks = Ticks()
+    gate = Gate(GateSection(open_seconds=3.0), pin_factory=mock_factory, clock=ticks)
+    gate.admit("first")  # t = 0: open until 3
+    ticks.to(1.0)
+    gate.admit("second")  # t = 1: open until 4, not cut at 3 by the first visitor's time
+    seen = {}
+    for t in (2.0, 3.0, 3.5, 3.99, 4.0, 5.0):
+        ticks.to(t)
+        gate.expire()
+        seen[t] = outputs(mock_factory)[:2]
+    assert seen == {2.0: (True, True), 3.0: (True, True), 3.5: (True, True), 3.99: (True, True),
+                    4.0: (False, False), 5.0: (False, False)}
+    # one opening on the pin, one closing: the first visitor's timer never pulsed it
+    assert states(mock_factory.pin(17)) == [False, True, False]
+    offs = [(e.at - 100.0, e.entry_id) for e in gate.events if e.device == "relay" and e.state == "off"]
+    assert offs == [(4.0, "second")]
+    gate.close()
+
+
+def test_a_new_decision_turns_the_other_light_off_at_once(mock_factory):
+    ticks = Ticks()
+    gate = Gate(GateSection(open_seconds=3.0), pin_factory=mock_factory, clock=ticks)
+    gate.refuse("refused")  # t = 0: red until 3
+    assert outputs(mock_factory) == (False, False, True)
+    ticks.to(0.5)
+    gate.admit("admitted")  # red off now, not at 3: never red and green together
+    assert outputs(mock_factory) == (True, True, False)
+    ticks.to(1.0)
+    gate.refuse("refused again")  # green off now; the admitted visitor's open time runs on
+    assert outputs(mock_factory) == (True, False, True)
+    ticks.to(3.0)
+    gate.expire()
+    assert outputs(mock_factory) == (True, False, True)
+    ticks.to(3.5)
+    gate.expire()
+    assert outputs(mock_factory) == (False, False, True)
+    ticks.to(4.0)
+    gate.expire()
+    assert outputs(mock_factory) == (False, False, False)
+    # the pins' own record: red and green were never on at the same instant
+    assert states(mock_factory.pin(22)) == [False, True, False, True, False]
+    assert states(mock_factory.pin(27)) == [False, True, False]
+    gate.close()
+
+
+def test_visitors_closer_than_open_seconds_through_the_loop(make_config, mock_factory, tmp_path):
+    """Decisions made by the loop (recorded, then acted on) at fake times 0.6 s apart, open 3 s."""
+    import datetime as dt
+    import random
+
+    import numpy as np
+
+    from drivers.camera import Camera, ReplaySource
+    from kiosk.app import build_kiosk
+    from kiosk.clock import FixedClock
+    from kiosk.visitors import GARBAGE, cccd_text, make_person, pc_covid_text
+
+    today = dt.date.today()
+    rng = random.Random(5)
+    config = make_config(gate={"open_seconds": 3.0})
+    ticks = Ticks()
+    gate = Gate(config.gate, pin_factory=mock_factory, clock=ticks)
+    camera = Camera(ReplaySource(frames=[np.zeros((120, 160), np.uint8)], realtime=False))
+    kiosk = build_kiosk(config, camera=camera, gate=gate, clock=FixedClock(synchronised=True))
+    plan = [  # (time, text, decision)
+        (0.0, cccd_text(make_person(rng, today), rng, today), "pass"),
+        (0.6, pc_covid_text(make_person(rng, today), rng), "pass"),
+        (1.2, GARBAGE[0].format(n=1), "fail"),
+        (1.8, cccd_text(make_person(rng, today), rng, today), "pass"),
+    ]
+    timeline = []
+    for at, text, want in plan:
+        ticks.to(at)
+        gate.expire()
+        assert kiosk.decide(text).decision.decision == want
+        timeline.append((at, outputs(mock_factory)))
+    for at in (3.0, 4.2, 4.79, 4.8):
+        ticks.to(at)
+        gate.expire()
+        timeline.append((at, outputs(mock_factory)))
+    kiosk.close()
+    assert timeline == [
+        (0.0, (True, True, False)),
+        (0.6, (True, True, False)),
+        (1.2, (True, False, True)),  # a refusal: red alone, the gate still open for #2
+        (1.8, (True, True, False)),  # a pass: green alone, open 3 s from now
+        (3.0, (True, True, False)),  # #1's 3 s are up, but not #4's
+        (4.2, (True, True, False)),
+        (4.79, (True, True, False)),
+        (4.8, (False, False, False)),
+    ]
+    assert states(mock_factory.pin(17)) == [False, True, False]

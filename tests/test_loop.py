@@ -6,6 +6,8 @@ import dataclasses
 import datetime as dt
 import random
 import sqlite3
+import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -89,8 +91,6 @@ def test_guard_override_is_recorded_before_opening(make_config, mock_factory):
     kiosk = build_kiosk(config, camera=camera, pin_factory=mock_factory, on_outcome=seen.append)
     mock_factory.pin(5).drive_low()
     mock_factory.pin(5).drive_high()
-    import time
-
     deadline = time.monotonic() + 2
     while not kiosk.gate._override_requests and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -207,3 +207,82 @@ def test_reentry_keys_are_forgotten_after_the_window(make_config, mock_factory):
     kiosk.journal.close()
     with sqlite3.connect(config.journal_path) as db:
         assert db.execute("SELECT person_key FROM entries").fetchone()[0] is None
+
+
+def _release_fifo_readers(folder) -> None:
+    """Give every reader blocked on a FIFO in ``folder`` an end of file (a writer opens and closes)."""
+    import errno
+    import os
+
+    for path in folder.iterdir():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: nobody is reading it
+                raise
+        else:
+            os.close(fd)
+
+
+def _wait(predicate, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["stalled-live-camera", "wedged-read-in-the-loop"])
+def test_guard_button_works_while_the_camera_is_stalled(make_config, mock_factory, tmp_path, live):
+    """The screen says "call the guard" exactly when the camera is out: the button must work then.
+
+    The replay camera's images become FIFOs nobody writes to, so every read blocks for good, like
+    a wedged camera driver: live, the capture thread blocks and the loop sees a stall; not live,
+    the loop's own read blocks."""
+    import os
+
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        assert cv2.imwrite(str(folder / f"frame{i}.png"), np.full((120, 160), 60 + 20 * i, np.uint8))
+    config = make_config(
+        camera={"replay_path": str(folder), "replay_realtime": live, "replay_loop": True, "fps": 20.0,
+                "stall_seconds": 0.5},
+        gate={"button_pin": 5, "open_seconds": 0.5},
+    )
+    seen = []
+    kiosk = build_kiosk(config, pin_factory=mock_factory, on_outcome=seen.append)
+    loop = threading.Thread(target=kiosk.run, kwargs={"stop_at_end": False}, daemon=True)
+    loop.start()
+    try:
+        _wait(lambda: kiosk.stats.frames >= 3, "the camera to deliver")
+        for path in folder.iterdir():
+            path.unlink()
+            os.mkfifo(path)
+        if live:
+            _wait(lambda: kiosk.stats.stalls >= 1 and kiosk._view.state == "offline", "the stall to show")
+        frames_when_stalled = kiosk.stats.frames
+        time.sleep(0.3)  # let the reads settle on the FIFOs
+        assert kiosk.stats.frames <= frames_when_stalled + 1  # no frame is arriving now
+
+        mock_factory.pin(5).drive_low()  # the guard presses the button
+        mock_factory.pin(5).drive_high()
+        _wait(lambda: [o.decision.reason for o in seen] == ["guard_override"], "the override")
+        assert kiosk.stats.frames <= frames_when_stalled + 1  # it came without any frame
+        assert True in [s.state for s in mock_factory.pin(config.gate.relay_pin).states]
+        with sqlite3.connect(config.journal_path) as db:  # recorded before the relay moved
+            assert db.execute("SELECT format, reason FROM entries").fetchall() == [("guard", "guard_override")]
+    finally:
+        kiosk.stop()
+        deadline = time.monotonic() + 20
+        while loop.is_alive() and time.monotonic() < deadline:
+            _release_fifo_readers(folder)
+            loop.join(timeout=0.05)
+        _release_fifo_readers(folder)
+        kiosk.close()
+        _release_fifo_readers(folder)
+        for path in folder.iterdir():
+            path.unlink()
+    assert not loop.is_alive()
