@@ -87,7 +87,7 @@ def run_once(size: tuple[int, int], *, visitors: int, fps: float, gap: int, fold
     from drivers.camera import Camera, ReplaySource
     from kiosk import config as config_mod
     from kiosk.app import build_kiosk
-    from kiosk.visitors import HealthIssuers, frames_for, generate
+    from kiosk.demo.visitors import HealthIssuers, frames_for, generate
     from sync.seal import generate_keypair
 
     today = dt.date.today()

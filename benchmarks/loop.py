@@ -33,7 +33,7 @@ def main() -> None:
     from kiosk import config as config_mod
     from kiosk.app import build_kiosk
     from kiosk.decode import Decoder
-    from kiosk.visitors import frames_for, generate
+    from kiosk.demo.visitors import frames_for, generate
 
     visitors = list(generate(args.visitors))
     print(f"{'size':<10} {'frames':>6} {'decoder alone':>15} {'whole loop':>12} {'loop/decoder':>13} {'decisions':>10}")

@@ -118,7 +118,7 @@ def draw_costs(draws: int = 100) -> None:
     """Milliseconds per draw on one thread, by what is on screen (the render thread's cost)."""
     from drivers.screen import StatusBar, View
     from drivers.screen_pygame import PygameScreen
-    from kiosk.visitors import render_frame
+    from kiosk.demo.visitors import render_frame
 
     frame = render_frame("https://example.org/benchmark")
     outline = ((200, 150), (420, 150), (420, 370), (200, 370))
@@ -157,7 +157,7 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    from kiosk.visitors import frames_for, generate
+    from kiosk.demo.visitors import frames_for, generate
 
     frames = frames_for(list(generate(args.visitors)), size=(640, 480))
     kinds = ["null", "null again", "800x480", "1920x1080"]

@@ -50,7 +50,7 @@ def _dcc(alg: str, workdir: Path) -> Prepared:
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
     from kiosk.formats.eu_dcc import sig_structure
-    from kiosk.issuing.dcc import DccIssuer
+    from kiosk.demo.issuing.dcc import DccIssuer
     from sync.trust import TrustStore
 
     issuer = DccIssuer.create(alg=alg)
@@ -84,7 +84,7 @@ def _shc(workdir: Path) -> Prepared:
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
     from kiosk.formats.shc import numeric_to_jws
-    from kiosk.issuing.shc import ShcTestIssuer, vaccinated
+    from kiosk.demo.issuing.shc import ShcTestIssuer, vaccinated
     from kiosk.shc_issuers import add_shc_issuer
     from sync.trust import TrustStore
 

@@ -12,7 +12,7 @@ from kiosk.app import apply_city_rules, load_trust
 from kiosk.cli import main
 from kiosk.formats import verify
 from kiosk.formats.base import VerifyContext
-from kiosk.issuing.dcc import DccIssuer
+from kiosk.demo.issuing.dcc import DccIssuer
 from kiosk.model import Identity, Status
 from sync.client import sync_once
 from city.embedded import start_server

@@ -56,7 +56,7 @@ def test_python_dash_m_and_traceback_only_with_debug(tmp_path):
 def test_decode_json_contract(tmp_path, capsys):
     import cv2
 
-    from kiosk.visitors import empty_frame, render_frame
+    from kiosk.demo.visitors import empty_frame, render_frame
 
     cv2.imwrite(str(tmp_path / "code.png"), render_frame("hello kiosk"))
     cv2.imwrite(str(tmp_path / "none.png"), empty_frame())

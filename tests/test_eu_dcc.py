@@ -1,6 +1,6 @@
 """EU DCC verification with our own keys: every status, every header variant, the trust list.
 
-Each test signs a certificate with a test issuer (kiosk.issuing.dcc) and checks what the
+Each test signs a certificate with a test issuer (kiosk.demo.issuing.dcc) and checks what the
 kiosk makes of it at a fixed instant, so nothing depends on today's date.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from kiosk.errors import TrustError
 from kiosk.formats.base import VerifyContext
 from kiosk.formats.eu_dcc import FORMAT
-from kiosk.issuing.dcc import DccIssuer
+from kiosk.demo.issuing.dcc import DccIssuer
 from kiosk.model import Kind, Recovery, Status, Vaccination
 from kiosk.model import TestResult as DccTestResult
 from kiosk.model import Identity

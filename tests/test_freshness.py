@@ -12,7 +12,7 @@ import time
 from drivers.camera import Camera, EndOfStream, Frame
 from kiosk.app import build_kiosk
 from kiosk.errors import DriverError
-from kiosk.visitors import cccd_text, make_person, render_frame
+from kiosk.demo.visitors import cccd_text, make_person, render_frame
 
 ARRIVE_WHILE_DECODING = 3  # frames the camera delivers while the loop decodes one
 

@@ -17,7 +17,7 @@ from drivers.camera import Camera, ReplaySource
 from kiosk.app import build_kiosk
 from kiosk.clock import FixedClock
 from kiosk.model import Status
-from kiosk.visitors import GARBAGE, Visitor, cccd_text, frames_for, make_person, pc_covid_text
+from kiosk.demo.visitors import GARBAGE, Visitor, cccd_text, frames_for, make_person, pc_covid_text
 
 TODAY = dt.date.today()
 
@@ -148,7 +148,7 @@ def test_no_text_a_visitor_shows_can_crash_the_loop(kiosk_for_fuzz, prefix, text
 
 
 def test_chunked_card_is_decided_once_whole_and_a_lone_part_is_refused(make_config, mock_factory, tmp_path):
-    from kiosk.issuing.shc import ShcTestIssuer, chunk, vaccinated
+    from kiosk.demo.issuing.shc import ShcTestIssuer, chunk, vaccinated
     from kiosk.model import Identity
 
     issuer = ShcTestIssuer(iss="https://shc.test/issuer")

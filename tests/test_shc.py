@@ -17,7 +17,7 @@ from kiosk import formats
 from kiosk.errors import TrustError
 from kiosk.formats.base import VerifyContext
 from kiosk.formats.shc import FORMAT, assemble_chunks, jws_to_numeric, numeric_to_jws
-from kiosk.issuing.shc import Dose, LabTest, ShcTestIssuer, b64url, chunk, deflate_raw, vaccinated
+from kiosk.demo.issuing.shc import Dose, LabTest, ShcTestIssuer, b64url, chunk, deflate_raw, vaccinated
 from kiosk import model
 from kiosk.model import Identity, Kind, Status, Vaccination
 from kiosk.shc_issuers import add_shc_issuer, load_issuer, parse_crl

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kiosk.visitors import generate
+from kiosk.demo.visitors import generate
 from city.embedded import start_server
 from sync_helpers import kiosk, kiosk_city, load, write_config
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.cli import main
-from kiosk.issuing.shc import ShcTestIssuer, chunk, vaccinated
+from kiosk.demo.issuing.shc import ShcTestIssuer, chunk, vaccinated
 from kiosk.model import Identity
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +130,7 @@ def test_image_with_all_chunks_of_a_card(shc, tmp_path, capsys):
     import cv2
     import numpy as np
 
-    from kiosk.visitors import qr_matrix
+    from kiosk.demo.visitors import qr_matrix
 
     issuer, trusted = shc
     tiles = []
@@ -146,7 +146,7 @@ def test_image_with_all_chunks_of_a_card(shc, tmp_path, capsys):
 
 
 def test_dsc_option_trusts_one_certificate(tmp_path, capsys):
-    from kiosk.issuing.dcc import DccIssuer
+    from kiosk.demo.issuing.dcc import DccIssuer
 
     dcc = DccIssuer.create(valid_from=NOW - dt.timedelta(days=100))
     text = dcc.vaccination(PERSON, dt.date(2024, 3, 1), iat=NOW - dt.timedelta(days=10))

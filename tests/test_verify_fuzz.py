@@ -21,7 +21,7 @@ from kiosk import formats
 from kiosk.formats.base import MAX_DECOMPRESSED, MAX_QR_TEXT, VerifyContext
 from kiosk.formats.base import Refused
 from kiosk.formats.eu_dcc import FORMAT, inflate
-from kiosk.issuing.dcc import DccIssuer
+from kiosk.demo.issuing.dcc import DccIssuer
 from kiosk.model import Identity, Status
 from sync.trust import TrustStore
 

@@ -36,7 +36,7 @@ def run(args) -> int:
     import logging
 
     from kiosk import config as config_mod
-    from kiosk.visitors import HealthIssuers, Visitor, generate
+    from kiosk.demo.visitors import HealthIssuers, Visitor, generate
 
     if args.dir:
         base = Path(args.dir)
@@ -87,7 +87,7 @@ def run(args) -> int:
     expected = [v.expected(args.mode) for v in visitors]
     labels = [v.label for v in visitors]
 
-    from kiosk.simulation import run_visitors
+    from kiosk.demo.simulation import run_visitors
 
     started = time.monotonic()
     outcomes = []

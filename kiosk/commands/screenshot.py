@@ -69,7 +69,7 @@ def _sample_frame():
     import random
 
     from kiosk.decode import Decoder
-    from kiosk.visitors import render_frame
+    from kiosk.demo.visitors import render_frame
 
     frame = render_frame("https://example.org/kiosk/screenshot", rng=random.Random(7))
     codes = Decoder().decode(frame)

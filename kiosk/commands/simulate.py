@@ -21,8 +21,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from kiosk.cli import UsageError
-    from kiosk.simulation import run_visitors
-    from kiosk.visitors import generate
+    from kiosk.demo.simulation import run_visitors
+    from kiosk.demo.visitors import generate
 
     if args.visitors < 1:
         raise UsageError("--visitors must be at least 1")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from drivers.camera import Camera, ReplaySource
-from kiosk.visitors import Visitor, frames_for
+from kiosk.demo.visitors import Visitor, frames_for
 
 
 def replay_camera(visitors: Sequence[Visitor], *, fps: float = 30.0, gap_frames: int = 2,

@@ -3,7 +3,7 @@
 Each visitor is a QR text of one format (valid, or broken in a known way) and what the kiosk
 should decide; ``render_frame`` draws the code as a camera would see a phone held up: a lit
 screen (or a dark-mode one) on a dim background, slightly blurred, with sensor noise.
-Health certificates are signed by demo issuers (``kiosk.issuing``) whose keys the demo trusts.
+Health certificates are signed by demo issuers (``kiosk.demo.issuing``) whose keys the demo trusts.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ class HealthIssuers:
     """Demo issuers of EU DCCs and SMART Health Cards, and the trust that goes with them."""
 
     def __init__(self, directory, today: dt.date):
-        from kiosk.issuing.dcc import DccIssuer
-        from kiosk.issuing.shc import ShcTestIssuer
+        from kiosk.demo.issuing.dcc import DccIssuer
+        from kiosk.demo.issuing.shc import ShcTestIssuer
 
         self.today = today
         since = dt.datetime.combine(today, dt.time(), dt.timezone.utc) - dt.timedelta(days=400)
@@ -98,7 +98,7 @@ class HealthIssuers:
         self.dcc.write_trust_list(self.trust_list)
 
     def visitors(self, person: Callable[[], Person], rng: random.Random) -> list[Visitor]:
-        from kiosk.issuing.shc import vaccinated
+        from kiosk.demo.issuing.shc import vaccinated
 
         now = dt.datetime.now(dt.timezone.utc)
         last_dose = self.today - dt.timedelta(days=rng.randint(30, 200))
