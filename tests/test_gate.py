@@ -162,7 +162,7 @@ def test_visitors_closer_than_open_seconds_through_the_loop(make_config, mock_fa
     from drivers.camera import Camera, ReplaySource
     from kiosk.app import build_kiosk
     from kiosk.clock import FixedClock
-    from kiosk.visitors import GARBAGE, cccd_text, make_person, pc_covid_text
+    from kiosk.demo.visitors import GARBAGE, cccd_text, make_person, pc_covid_text
 
     today = dt.date.today()
     rng = random.Random(5)
