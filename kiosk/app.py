@@ -45,8 +45,12 @@ def bundle_stamp(config: Config) -> float:
 
 
 def load_trust(config: Config):
-    """The trust store: the config's own files where given, else the city's last good bundles."""
+    """The trust store: the config's own files where given, else the city's last good bundles.
+
+    A stored bundle the kiosk cannot read (one kept by an older version) is logged and left out:
+    it never stops the kiosk starting."""
     from kiosk.shc_issuers import add_config_issuers
+    from sync.errors import TrustError
     from sync.trust import from_config
 
     store = from_config(config.trust.trust_list, config.trust.revocations)
@@ -55,36 +59,39 @@ def load_trust(config: Config):
         for kind, path, add in (("trust-list", config.trust.trust_list, store.add_trust_document),
                                 ("revocations", config.trust.revocations, store.add_revocation_document)):
             content = None if path else bundles.content(kind)
-            if content is not None:
+            if content is None:
+                continue
+            try:
                 add(content)
-                log.info("using the city's %s bundle", kind)
+            except TrustError as exc:
+                log.error("the city's stored %s bundle cannot be used, left out: %s", kind, exc)
+                continue
+            log.info("using the city's %s bundle", kind)
     base = Path(config.source).resolve().parent if config.source else Path.cwd()
     add_config_issuers(store, config.trust, base)
     return store
 
 
-RULE_SECTIONS = ("vaccination", "test", "recovery")
-
-
 def apply_city_rules(config: Config) -> Config:
     """The health rules the city published ({"vaccination": {...}, "test": ..., "recovery": ...},
     keys as in [policy.*]) replace the config's; the venue keeps its mode and formats.
-    A rules bundle that does not validate is logged and ignored: the kiosk keeps its own."""
+    A rules bundle that does not validate (sync.content.read_rules, as `kiosk-city publish`
+    checks it) is logged and ignored: the kiosk keeps its own."""
     import dataclasses
 
-    from kiosk import config as config_mod
+    from sync.content import read_rules
+    from sync.errors import TrustError
 
     bundles = city_bundles(config)
-    rules = bundles.content("rules") if bundles is not None else None
-    if not isinstance(rules, dict):
+    content = bundles.content("rules") if bundles is not None else None
+    if content is None:
         return config
-    data = {name: rules[name] for name in RULE_SECTIONS if name in rules}
-    parsed, problems = config_mod.parse({"policy": data})
-    if problems or parsed is None:
-        log.error("city rules bundle refused: %s", "; ".join(problems))
+    try:
+        sections = read_rules(content)
+    except TrustError as exc:
+        log.error("city rules bundle refused: %s", exc)
         return config
-    policy = dataclasses.replace(config.policy, **{n: getattr(parsed.policy, n) for n in data})
-    return dataclasses.replace(config, policy=policy)
+    return dataclasses.replace(config, policy=dataclasses.replace(config.policy, **sections))
 
 
 def person_secret(config: Config) -> bytes:

@@ -1,7 +1,9 @@
 """The kiosk's one configuration file: TOML, loaded into frozen dataclasses with defaults.
 
 Each section is a dataclass; each field's metadata may constrain it (``choices``, ``min``,
-``max``, ``path``). :func:`check` walks the file against the dataclasses and returns *every*
+``max``, ``path``; :mod:`sync.schema` walks them, as it walks the city's rules bundle, whose
+tables ``[policy.vaccination]``, ``[policy.test]`` and ``[policy.recovery]`` are defined in
+:mod:`sync.content`). :func:`check` walks the file against the dataclasses and returns *every*
 problem, each with its dotted key path; :func:`load` raises :class:`ConfigError` with them all.
 To add a key: add a field to its section here and document it in ``config.example.toml``
 (a test keeps the two in step).
@@ -12,22 +14,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kiosk.errors import ConfigError
+from sync.content import RecoveryRules, TestRules, VaccinationRules, rule_problems
+from sync.schema import build, opt, resolve_path
 
 FORMAT_IDS = ("eu-dcc", "shc", "pc-covid", "cccd")
-
-
-def opt(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, **meta: Any) -> Any:
-    """A field with validation metadata: choices=..., min=..., max=..., path='file'|'dir'."""
-    if factory is not dataclasses.MISSING:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
@@ -90,40 +85,6 @@ class ScreenSection:
     result_seconds: float = opt(3.0, min=0.5, max=60.0)
     font: str = opt("", path="file")  # a TTF with Vietnamese glyphs; empty = find DejaVu Sans
     sound: bool = False  # also play the pass/fail patterns through a speaker (pygame.mixer), if any
-
-
-@dataclass(frozen=True)
-class VaccinationRules:
-    min_days_after_last_dose: int = opt(14, min=0, max=3650)
-    max_days_after_last_dose: int = opt(365, min=1, max=3650)
-    # EU Union Register product codes (mp) and CVX codes accepted; empty = any
-    accepted_products: tuple[str, ...] = (
-        "EU/1/20/1528",  # Comirnaty (Pfizer-BioNTech)
-        "EU/1/20/1507",  # Spikevax (Moderna)
-        "EU/1/21/1529",  # Vaxzevria (AstraZeneca)
-        "EU/1/20/1525",  # Janssen
-        "EU/1/21/1618",  # Nuvaxovid
-        "BBIBP-CorV",  # Sinopharm (WHO EUL)
-        "CoronaVac",  # Sinovac (WHO EUL)
-        "Covishield",
-        "Sputnik-V",
-        "Abdala",
-        "Hayat-Vax",
-        "207", "208", "210", "211", "212", "213", "217", "218", "219", "221", "225", "228", "229", "300", "301", "302", "510", "511",
-    )
-
-
-@dataclass(frozen=True)
-class TestRules:
-    max_hours_pcr: int = opt(72, min=1, max=720)
-    max_hours_rat: int = opt(24, min=1, max=720)
-    accepted_types: tuple[str, ...] = opt(("pcr", "rat"), choices=("pcr", "rat"))  # pcr = NAAT, rat = rapid antigen
-
-
-@dataclass(frozen=True)
-class RecoveryRules:
-    min_days_after_positive: int = opt(11, min=0, max=3650)
-    max_days_after_positive: int = opt(180, min=1, max=3650)
 
 
 @dataclass(frozen=True)
@@ -194,99 +155,12 @@ class Config:
 
 # --------------------------------------------------------------------------- loading
 
-_SCALARS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _type_name(tp: Any) -> str:
-    if tp in _SCALARS:
-        return _SCALARS[tp]
-    if dataclasses.is_dataclass(tp):
-        return "a table"
-    return "a list"
-
-
-def _convert(tp: Any, value: Any, key: str, meta: dict, base: Path, problems: list[str]) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            problems.append(f"{key}: expected a table, got {type(value).__name__}")
-            return dataclasses.MISSING
-        return _build(tp, value, key, base, problems)
-    if origin is tuple:
-        (item_tp, _ellipsis) = typing.get_args(tp)
-        if not isinstance(value, list):
-            problems.append(f"{key}: expected a list, got {type(value).__name__}")
-            return dataclasses.MISSING
-        items = []
-        for i, item in enumerate(value):
-            converted = _convert(item_tp, item, f"{key}[{i}]", meta, base, problems)
-            if converted is not dataclasses.MISSING:
-                items.append(converted)
-        return tuple(items)
-    # scalars; TOML bool is not an int here, an int is accepted for a float
-    ok = (
-        isinstance(value, tp) and not (tp is int and isinstance(value, bool))
-        or (tp is float and isinstance(value, int) and not isinstance(value, bool))
-    )
-    if not ok:
-        problems.append(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
-        return dataclasses.MISSING
-    if tp is float:
-        value = float(value)
-    _check_constraints(value, key, meta, base, problems)
-    if meta.get("path") and value:  # relative paths are relative to the config file
-        value = str(resolve_path(value, base))
-    return value
-
-
-def _check_constraints(value: Any, key: str, meta: dict, base: Path, problems: list[str]) -> None:
-    if "choices" in meta and value not in meta["choices"]:
-        problems.append(f"{key}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
-    if "min" in meta and value < meta["min"]:
-        problems.append(f"{key}: {value} is below the minimum {meta['min']}")
-    if "max" in meta and value > meta["max"]:
-        problems.append(f"{key}: {value} is above the maximum {meta['max']}")
-    kind = meta.get("path")
-    if kind and value:
-        path = resolve_path(value, base)
-        if kind == "file" and not path.is_file():
-            problems.append(f"{key}: file not found: {path}")
-        elif kind == "any" and not path.exists():
-            problems.append(f"{key}: not found: {path}")
-        # "dir" paths (state folders) are created on start, so they need not exist yet
-
-
-def resolve_path(value: str, base: Path) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else base / path
-
-
-def _build(cls: type, data: dict, prefix: str, base: Path, problems: list[str]) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{prefix}.{name}" if prefix else name
-        if name not in fields:
-            problems.append(f"{key}: unknown key")
-            continue
-        converted = _convert(hints[name], value, key, dict(fields[name].metadata), base, problems)
-        if converted is not dataclasses.MISSING:
-            kwargs[name] = converted
-    for name, f in fields.items():
-        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            key = f"{prefix}.{name}" if prefix else name
-            if name not in data:
-                problems.append(f"{key}: required key missing")
-            return dataclasses.MISSING
-    return cls(**kwargs)
-
 
 def parse(data: dict, base: Path | None = None, source: str = "") -> tuple[Config | None, list[str]]:
     """Build a Config from parsed TOML; return it (None if unusable) and every problem found."""
     problems: list[str] = []
     base = base or Path.cwd()
-    config = _build(Config, data, "", base, problems)
+    config = build(Config, data, "", base, problems)
     if config is dataclasses.MISSING:
         return None, problems
     config = dataclasses.replace(config, source=source)
@@ -314,10 +188,7 @@ def _cross_checks(config: Config) -> list[str]:
         zoneinfo.ZoneInfo(rules.timezone)
     except (ValueError, zoneinfo.ZoneInfoNotFoundError):
         problems.append(f"policy.timezone: {rules.timezone!r} is not an IANA time zone (e.g. Asia/Ho_Chi_Minh)")
-    if rules.vaccination.min_days_after_last_dose >= rules.vaccination.max_days_after_last_dose:
-        problems.append("policy.vaccination.min_days_after_last_dose: must be below max_days_after_last_dose")
-    if rules.recovery.min_days_after_positive >= rules.recovery.max_days_after_positive:
-        problems.append("policy.recovery.min_days_after_positive: must be below max_days_after_positive")
+    problems.extend(rule_problems(rules, "policy."))
     return problems
 
 

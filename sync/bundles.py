@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sync.content import check_content
 from sync.errors import BundleError
 
 log = logging.getLogger("kiosk.sync.bundles")
@@ -243,11 +244,13 @@ class BundleStore:
         return etag if etag and self.current(kind) is not None else None
 
     def accept(self, kind: str, raw: bytes, etag: str | None = None) -> Bundle:
-        """Verify a fetched bundle and, if good and not older than the held copy, keep it.
+        """Verify a fetched bundle and, if good, usable (read by the code that will use it, see
+        :mod:`sync.content`) and not older than the held copy, keep it.
 
         Raises :class:`BundleError` otherwise; the held copy stays in use.
         """
         bundle = verify_bundle(raw, self.public_key_b64, kind)
+        check_content(kind, bundle.content)  # what the kiosk could not load never replaces what it can
         held = self.current(kind)
         if held is not None and bundle.version < held.version:
             raise BundleError(

@@ -24,7 +24,8 @@ Trust list file (JSON), one of three shapes, recognised by its top level:
   ``certificateType`` is not ``DSC`` (CSCA, UPLOAD, AUTHENTICATION) are skipped;
 * a national backend's list, ``{"certificates": [ the same objects ]}``.
 
-Revocation file (JSON): ``{"dcc_revocations": {...}}`` as above, or that inner object alone.
+Revocation file (JSON): ``{"dcc_revocations": {...}}`` as above, or that inner object alone
+(both forms are read by one loader, :func:`read_revocations`, for files and bundles alike).
 Each hash is the first 16 bytes (or more; only the first 16 count) of a SHA-256, written in hex
 or base64, of the UCI, of the issuing country code + UCI, or of the COSE signature (for ECDSA only
 its ``r`` half), as the EU DCC revocation scheme defines them.
@@ -137,10 +138,9 @@ class TrustStore:
             entries = doc["certificates"]
         elif isinstance(doc, dict) and isinstance(doc.get("dscs", []), list):
             entries = doc.get("dscs", [])
-            if "dcc_revocations" in doc:
-                self.add_revocation_document(doc["dcc_revocations"])
         else:
             raise TrustError("a trust list is a JSON array of DSCs or an object with 'dscs' or 'certificates'")
+        revoked = read_revocations(doc["dcc_revocations"]) if isinstance(doc, dict) and "dcc_revocations" in doc else set()
         added = skipped = 0
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict):
@@ -161,6 +161,7 @@ class TrustStore:
                 log.warning("trust list entry %d skipped: %s", index, exc)
         if skipped and not added:
             raise TrustError(f"none of its {skipped} DSC entries could be loaded")
+        self.dcc_revoked |= revoked
         return added
 
     # --- EU DCC revocations ---------------------------------------------------------------
@@ -171,24 +172,16 @@ class TrustStore:
             doc = json.loads(_read(path))
         except ValueError as exc:
             raise TrustError(f"{path}: not JSON: {exc}") from exc
-        if isinstance(doc, dict) and "dcc_revocations" in doc:
-            doc = doc["dcc_revocations"]
         try:
             return self.add_revocation_document(doc)
         except TrustError as exc:
             raise TrustError(f"{path}: {exc}") from exc
 
     def add_revocation_document(self, doc: Any) -> int:
-        if not isinstance(doc, dict):
-            raise TrustError("dcc_revocations must be an object of hash lists by kind")
+        """Add a revocation list in either form (see the module docstring): all of it or, if any
+        part is unusable, nothing (TrustError). Returns how many hashes were new."""
         before = len(self.dcc_revoked)
-        for kind, hashes in doc.items():
-            if kind.upper() not in REVOCATION_KINDS:
-                raise TrustError(f"unknown revocation kind {kind!r} (expected one of {', '.join(REVOCATION_KINDS)})")
-            if not isinstance(hashes, list):
-                raise TrustError(f"{kind}: expected a list of hashes")
-            for text in hashes:
-                self.dcc_revoked.add(_decode_hash(text))
+        self.dcc_revoked |= read_revocations(doc)
         return len(self.dcc_revoked) - before
 
     def is_revoked(self, hashes: list[bytes]) -> bool:
@@ -247,6 +240,28 @@ def pem_to_der(data: bytes) -> bytes:
         return base64.b64decode("".join(body.split()), validate=True)
     except binascii.Error as exc:
         raise TrustError(f"bad base64 in PEM: {exc}") from exc
+
+
+def read_revocations(doc: Any) -> set[bytes]:
+    """The revocation hashes of a revocation document, in either form: ``{"dcc_revocations":
+    {kind: [hash, ...]}}`` (a ``trust.revocations`` file, the city's bundle) or the inner object
+    alone. TrustError on anything unusable: one bad hash refuses the whole list."""
+    if isinstance(doc, dict) and "dcc_revocations" in doc:
+        doc = doc["dcc_revocations"]
+    if not isinstance(doc, dict):
+        raise TrustError("dcc_revocations must be an object of hash lists by kind")
+    hashes: set[bytes] = set()
+    for kind, texts in doc.items():
+        if kind.upper() not in REVOCATION_KINDS:
+            raise TrustError(f"unknown revocation kind {kind!r} (expected one of {', '.join(REVOCATION_KINDS)})")
+        if not isinstance(texts, list):
+            raise TrustError(f"{kind}: expected a list of hashes")
+        for index, text in enumerate(texts):
+            try:
+                hashes.add(_decode_hash(text))
+            except TrustError as exc:
+                raise TrustError(f"{kind}[{index}]: {exc}") from None
+    return hashes
 
 
 def _decode_hash(text: Any) -> bytes:

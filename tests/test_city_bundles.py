@@ -50,9 +50,14 @@ def test_trust_list_and_rules_from_the_city(city, tmp_path):
 
 
 def test_invalid_rules_bundle_is_ignored(city, tmp_path, caplog):
+    """A copy the sync would refuse today (kept by an older version) is ignored when applied."""
+    from sync.bundles import sign_bundle
+
     config = kiosk_config(city, tmp_path)
-    city.store.publish("rules", {"vaccination": {"min_days_after_last_dose": "soon"}})
-    sync_once(config)
+    folder = tmp_path / "state" / "bundles"
+    folder.mkdir(parents=True)
+    (folder / "rules.json").write_bytes(sign_bundle(
+        "rules", {"vaccination": {"min_days_after_last_dose": "soon"}}, city.store.keys.bundle_private, 1))
     assert apply_city_rules(config) == config
     assert "city rules bundle refused" in caplog.text
 

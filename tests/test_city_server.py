@@ -180,8 +180,11 @@ def test_publish_signs_each_file_and_refuses_bad_input(tmp_path, capsys):
     assert kiosk_city_main(["publish", "--data", data]) == 2
     assert kiosk_city_main(["publish", "--data", data, "--trust-list", str(tmp_path / "bad.json")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+    assert kiosk_city_main(["publish", "--data", data, "--rules", str(tmp_path / "trust.json")]) == 2
+    assert "certificates: unknown key" in capsys.readouterr().err  # a trust list is not rules
+    (tmp_path / "rules.json").write_text(json.dumps({"test": {"max_hours_rat": 12}}))
     assert kiosk_city_main(["publish", "--data", data, "--trust-list", str(tmp_path / "trust.json"),
-                            "--rules", str(tmp_path / "trust.json")]) == 0
+                            "--rules", str(tmp_path / "rules.json")]) == 0
     assert kiosk_city_main(["publish", "--data", data, "--trust-list", str(tmp_path / "trust.json")]) == 0
     out = capsys.readouterr().out
     assert "published trust-list version 1" in out and "published rules version 1" in out

@@ -11,11 +11,12 @@ import pytest
 from nacl.exceptions import CryptoError
 
 from kiosk.errors import ConfigError, TrustError
+from kiosk.issuing.dcc import DccIssuer
 from sync import bundles, seal
 from sync.bundles import BundleStore, sign_bundle, verify_bundle
 from sync.errors import BundleError
 
-TRUST = {"certificates": [{"kid": "AAECAwQFBgc=", "country": "VN", "der": "MIIB..."}]}
+TRUST = {"certificates": [DccIssuer.create().trust_entry()]}
 
 
 # ---------------------------------------------------------------------------- sealing
@@ -106,7 +107,7 @@ def test_the_store_keeps_the_last_good_copy_and_reports_its_age(tmp_path, keys, 
     assert store.etag("trust-list") == '"v2"'
 
     with pytest.raises(BundleError, match="older than the held version 2"):  # a replayed old bundle
-        store.accept("trust-list", sign_bundle("trust-list", {"old": True}, private, version=1))
+        store.accept("trust-list", sign_bundle("trust-list", TRUST, private, version=1))
     assert store.content("trust-list") == TRUST
 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)
@@ -118,7 +119,7 @@ def test_the_store_keeps_the_last_good_copy_and_reports_its_age(tmp_path, keys, 
 def test_a_copy_altered_on_disk_is_not_used(tmp_path, keys, caplog):
     private, public = keys
     store = BundleStore(tmp_path, public)
-    store.accept("rules", sign_bundle("rules", {"min_days": 14}, private, version=1), etag='"r1"')
+    store.accept("rules", sign_bundle("rules", {"vaccination": {"min_days_after_last_dose": 14}}, private, version=1), etag='"r1"')
     assert store.etag("rules") == '"r1"'
     path = tmp_path / "bundles" / "rules.json"
     path.write_bytes(path.read_bytes()[:-3])  # a damaged SD card, or someone editing it
