@@ -152,11 +152,13 @@ class Uploader:
 
         session = requests.Session()
         session.headers["User-Agent"] = f"qr-gate-kiosk/{__version__} (sync protocol {PROTOCOL_VERSION})"
-        if self.sync.ca_file:
-            session.verify = str(resolve_path(self.sync.ca_file, self._base_dir))
-        else:
-            session.verify = True
         return session
+
+    def _verify(self) -> str | None:
+        """What TLS trusts: the pinned CA alone when ``sync.ca_file`` is set. Passed with every
+        request, because requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's
+        ``verify``; None (the system store, or those variables) without a pin."""
+        return str(resolve_path(self.sync.ca_file, self._base_dir)) if self.sync.ca_file else None
 
     def token(self) -> str:
         """The kiosk's token, read from ``sync.token_file`` (again after a 401)."""
@@ -189,7 +191,7 @@ class Uploader:
         try:
             response = self.session.request(
                 method, self.base + path, data=data, headers=sent_headers, timeout=self.sync.timeout_seconds,
-                allow_redirects=False,
+                allow_redirects=False, verify=self._verify(),
             )
         except requests.exceptions.SSLError as exc:
             raise TransientError(f"TLS verification failed for {self.base}: {_short(exc)}") from exc
