@@ -11,6 +11,7 @@ from collections import namedtuple
 
 import pytest
 
+from kiosk.issuing.dcc import DccIssuer
 from kiosk.journal import Journal, utc_iso
 from sync import bundles, retention
 from sync.client import Uploader, backoff_delay, parse_retry_after
@@ -183,7 +184,8 @@ def test_bundles_are_fetched_with_etags_and_a_forged_one_is_refused(city, tmp_pa
         assert uploader.fetch_bundles()["trust-list"] == "version 1"
         assert journal.get_meta("trust_updated_at")  # what `kiosk status` reports the age from
         assert uploader.fetch_bundles() == {"trust-list": "current", "revocations": "not published", "rules": "current"}
-        city.store.publish("trust-list", {"certificates": [{"kid": "AQID"}]})
+        second = {"certificates": [DccIssuer.create().trust_entry()]}
+        city.store.publish("trust-list", second)
         assert uploader.fetch_bundles()["trust-list"] == "version 2"
 
         forger, _ = bundles.generate_signing_key()
@@ -192,7 +194,7 @@ def test_bundles_are_fetched_with_etags_and_a_forged_one_is_refused(city, tmp_pa
         with caplog.at_level(logging.ERROR):
             assert uploader.fetch_bundles()["trust-list"] == "refused"
         assert "trust-list bundle from" in caplog.text and "REFUSED" in caplog.text
-        assert uploader.bundles.content("trust-list") == {"certificates": [{"kid": "AQID"}]}
+        assert uploader.bundles.content("trust-list") == second
         assert uploader.bundles.status()["trust-list"]["version"] == 2
 
 
