@@ -19,7 +19,7 @@ from kiosk import config as config_mod
 from kiosk.app import apply_city_rules, load_trust
 from kiosk.formats import verify
 from kiosk.formats.base import VerifyContext
-from kiosk.issuing.dcc import DccIssuer
+from kiosk.demo.issuing.dcc import DccIssuer
 from kiosk.model import Identity, Status
 from sync.client import sync_once
 from sync.content import check_content

@@ -11,7 +11,7 @@ import pytest
 from nacl.exceptions import CryptoError
 
 from kiosk.errors import ConfigError, TrustError
-from kiosk.issuing.dcc import DccIssuer
+from kiosk.demo.issuing.dcc import DccIssuer
 from sync import bundles, seal
 from sync.bundles import BundleStore, sign_bundle, verify_bundle
 from sync.errors import BundleError

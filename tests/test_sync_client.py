@@ -11,7 +11,7 @@ from collections import namedtuple
 
 import pytest
 
-from kiosk.issuing.dcc import DccIssuer
+from kiosk.demo.issuing.dcc import DccIssuer
 from kiosk.journal import Journal, utc_iso
 from sync import bundles, retention
 from sync.client import Uploader, backoff_delay, parse_retry_after
