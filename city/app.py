@@ -11,9 +11,11 @@ were refused so it can quarantine exactly those and deliver the rest.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hmac
 import json
 import logging
+import math
 import os
 import threading
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from sync import PROTOCOL_VERSION, bundles
 from city.store import CityStore, InvalidBatch, MAX_BATCH_ENTRIES, now_iso
@@ -29,6 +32,11 @@ log = logging.getLogger("kiosk.city")
 
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 MAX_HEARTBEAT_BYTES = 64 * 1024
+# JSON values a body may hold: a real entry has about 16, so a full batch stays far below; 16 MiB
+# of `{}` (5.6 million objects, ~500 MB once parsed) does not
+MAX_BATCH_VALUES = 40 * MAX_BATCH_ENTRIES
+MAX_HEARTBEAT_VALUES = MAX_HEARTBEAT_BYTES  # 64 KiB cannot hold many: the size bounds it
+DAILY_QUOTA = 100_000  # entries one kiosk may have stored per UTC day (a gate admits ~30 000 in 16 h)
 # how `kiosk-city serve` tells each worker process what to open (JSON: data, db, retention_days)
 SERVE_ENV = "KIOSK_CITY_SERVE"
 PURGE_EVERY_SECONDS = 3600.0
@@ -38,7 +46,42 @@ def app_from_environment():
     """The app factory each ``serve`` worker process calls: its own store and connections."""
     settings = json.loads(os.environ[SERVE_ENV])
     store = CityStore(settings["data"], settings.get("db"), retention_days=settings.get("retention_days"))
-    return create_app(store, close_store=True)
+    return create_app(store, close_store=True, daily_quota=settings.get("daily_quota", DAILY_QUOTA))
+
+
+class BodyRefused(ValueError):
+    """The body cannot be taken: ``status`` and ``code`` say how to answer."""
+
+    def __init__(self, status: int, code: str, detail: str):
+        super().__init__(detail)
+        self.status, self.code = status, code
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes, max_values: int) -> Any:
+    """``body`` as JSON, never building more than about ``max_values`` values.
+
+    Commas and brackets bound the number of values json.loads will make, and counting them
+    costs a few milliseconds for 16 MiB; nesting deeper than Python's recursion limit is an
+    error here (400), not a crash.
+    """
+    if body.count(b",") + body.count(b"{") + body.count(b"[") > max_values:
+        raise BodyRefused(413, "too_complex", f"a body may hold at most {max_values} JSON values")
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise BodyRefused(400, "bad_json", "the body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BodyRefused(400, "bad_json", "the body is not JSON") from None
+
+
+def seconds_to_midnight(now: dt.datetime) -> int:
+    """Whole seconds until the next UTC day begins (a quota's Retry-After), at least 1."""
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    return max(1, math.ceil((midnight - now).total_seconds()))
 
 
 def _purge_loop(store: CityStore, stop: threading.Event) -> None:
@@ -54,8 +97,10 @@ def _purge_loop(store: CityStore, stop: threading.Event) -> None:
             return
 
 
-def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, close_store: bool = False):
-    """The ASGI app serving one city's store.
+def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, close_store: bool = False,
+               daily_quota: int | None = DAILY_QUOTA):
+    """The ASGI app serving one city's store. ``daily_quota``: entries a kiosk may have stored
+    per UTC day before its uploads are answered 429 (None or 0: no quota).
 
     Database work runs in the threadpool (never on the event loop), so a slow write or a
     trace never holds up other requests. With a retention window, a thread removes expired
@@ -92,26 +137,42 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
             return None
         return await run_in_threadpool(store.kiosk_for_token, token.strip())
 
-    async def read_body(request: Request, limit: int) -> bytes | None:
+    async def read_body(request: Request, limit: int, too_large: str) -> bytes:
+        """The body, refused as soon as it is known to exceed ``limit``: from its declared length
+        before any of it is read, else while it streams in."""
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            return None
+            raise BodyRefused(413, "too_large", too_large)
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return None
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise BodyRefused(413, "too_large", too_large)
+        except ClientDisconnect:  # gone (or cut off by the server's timeouts): nobody to answer
+            raise BodyRefused(400, "disconnected", "the client left before sending its body") from None
         return bytes(body)
 
-    async def read_json(request: Request, limit: int, too_large: str) -> tuple[Any, Response | None]:
-        """The request's JSON body, or the error to answer with (413 over ``limit``, 400 not JSON)."""
-        body = await read_body(request, limit)
-        if body is None:
-            return None, error(413, "too_large", too_large)
+    async def read_json(request: Request, limit: int, max_values: int, too_large: str) -> tuple[Any, Response | None]:
+        """The request's JSON body, or the error to answer with (413 too large, 400 not JSON)."""
         try:
-            return json.loads(body), None
-        except (ValueError, UnicodeDecodeError):
-            return None, error(400, "bad_json", "the body is not JSON")
+            return parse_json(await read_body(request, limit, too_large), max_values), None
+        except BodyRefused as refused:
+            return None, error(refused.status, refused.code, str(refused))
+
+    async def over_quota(kiosk_id: str) -> Response | None:
+        """A 429 for a kiosk that has had its daily quota stored today (UTC), else None."""
+        if not daily_quota:
+            return None
+        now = dt.datetime.now(dt.timezone.utc)
+        if await run_in_threadpool(store.stored_on, kiosk_id, now.date().isoformat()) < daily_quota:
+            return None
+        retry = seconds_to_midnight(now)
+        log.warning("kiosk %s: over its daily quota of %d entries", kiosk_id, daily_quota)
+        response = error(429, "over_quota", f"this kiosk has had {daily_quota} entries stored today (UTC); "
+                         "send the rest after midnight UTC", retry_after=retry)
+        response.headers["Retry-After"] = str(retry)
+        return response
 
     @app.get("/v1/health")
     async def health() -> dict:
@@ -122,8 +183,12 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
         kiosk_id = await authenticate(request)
         if kiosk_id is None:
             return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
+        refusal = await over_quota(kiosk_id)
+        if refusal is not None:
+            return refusal
         document, refusal = await read_json(
-            request, max_batch_bytes, f"a batch may be at most {max_batch_bytes} bytes; send fewer entries")
+            request, max_batch_bytes, MAX_BATCH_VALUES,
+            f"a batch may be at most {max_batch_bytes} bytes; send fewer entries")
         if refusal is not None:
             return refusal
         if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
@@ -166,7 +231,7 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
         if kiosk_id is None:
             return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
         document, refusal = await read_json(
-            request, MAX_HEARTBEAT_BYTES, f"a heartbeat may be at most {MAX_HEARTBEAT_BYTES} bytes")
+            request, MAX_HEARTBEAT_BYTES, MAX_HEARTBEAT_VALUES, f"a heartbeat may be at most {MAX_HEARTBEAT_BYTES} bytes")
         if refusal is not None:
             return refusal
         if not isinstance(document, dict):

@@ -1,9 +1,9 @@
 """``kiosk-city``: the reference city server and its admin commands.
 
     kiosk-city serve   --data DIR --listen HOST:PORT [--tls-cert PEM --tls-key PEM] [--workers N]
-                       [--retention-days N]
+                       [--retention-days N] [--daily-quota N] [--client-timeout SECONDS]
     kiosk-city migrate --data DIR
-    kiosk-city enroll  KIOSK_ID --data DIR --url URL [--state DIR] [--simulated] [--venue NAME]
+    kiosk-city enroll  KIOSK_ID --data DIR --url URL [--state DIR] [--simulated] [--venue NAME ...]
     kiosk-city entries --data DIR [--json] [--identities] [--kiosk ID] [--venue V] [--from D] [--to D]
     kiosk-city publish --data DIR [--trust-list FILE] [--revocations FILE] [--rules FILE]
     kiosk-city trace   --data DIR (--entry ID | --document NO | --name NAME [--birth-date D])
@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="worker processes (default 1); each has its own database connections")
+    p.add_argument("--daily-quota", type=int, default=None, metavar="N",
+                   help="entries one kiosk may have stored per UTC day; then 429 until midnight "
+                        "(default 100000; 0: no quota)")
+    p.add_argument("--client-timeout", type=float, default=None, metavar="SECONDS",
+                   help="time a client has to send a request's head, and the longest pause "
+                        "inside a body, before its connection is closed (default 10)")
     retention(p)
 
     p = sub.add_parser("migrate", help="upgrade the database to this version's schema (serve does it too)")
@@ -94,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", required=True, help="the server's URL as the kiosk will reach it")
     p.add_argument("--state", metavar="DIR", help="the kiosk's state folder (made; the token is written there)")
     p.add_argument("--simulated", action="store_true", help="simulated hardware: replay camera, mock pins, no screen")
-    p.add_argument("--venue", help="the venue name recorded with each entry (default: the kiosk id)")
+    p.add_argument("--venue", action="append", metavar="NAME",
+                   help="a venue the kiosk may record entries for; repeat for several (the first is "
+                        "written into its config; default: the kiosk id). Entries for others are refused")
     p.add_argument("--token-file", metavar="FILE", help="where to write the kiosk's token (mode 0600)")
     p.add_argument("--ca-file", metavar="PEM", help="the CA the kiosk should pin for this server")
 
@@ -185,10 +193,13 @@ def _store(args, *, migrate: bool | str = "auto"):
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from city.app import SERVE_ENV
+    from city.app import DAILY_QUOTA, SERVE_ENV
+    from city.serving import CLIENT_TIMEOUT, server_options
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
+    if (args.daily_quota or 0) < 0 or (args.client_timeout is not None and args.client_timeout <= 0):
+        raise UsageError("--daily-quota must not be negative and --client-timeout must be positive")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     store = _store(args, migrate=True)  # pending migrations, once, before any worker starts
@@ -198,11 +209,13 @@ def cmd_serve(args) -> int:
     store.close()
     # each worker process builds its own app (and database connections) from these
     os.environ[SERVE_ENV] = json.dumps({"data": str(args.data), "db": args.db,
-                                        "retention_days": args.retention_days or None})
+                                        "retention_days": args.retention_days or None,
+                                        "daily_quota": DAILY_QUOTA if args.daily_quota is None else args.daily_quota})
     uvicorn.run(
         "city.app:app_from_environment", factory=True, host=host, port=port, workers=args.workers,
         log_level=args.log_level, access_log=args.log_level == "debug",
         ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key, lifespan="on",
+        **server_options(CLIENT_TIMEOUT if args.client_timeout is None else args.client_timeout),
     )
     return 0
 
@@ -242,14 +255,33 @@ def cmd_enroll(args) -> int:
     return 0
 
 
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def shown(value) -> str:
+    """Text from a kiosk (or a sealed identity) as a terminal may print it: control and format
+    characters (escape sequences, bidi overrides, line breaks) escaped as ``\\xNN``/``\\uNNNN``."""
+    text = value if isinstance(value, str) else str(value)
+    return text if text.isprintable() else "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def json_line(value) -> str:
+    """One JSON object a line, with every character a terminal would act on escaped (JSON
+    escapes C0 controls; DEL, C1 and format characters are escaped here as ``\\uNNNN``)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if text.isprintable() else "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)
+
+
 def _human_entry(row: dict) -> str:
     fields = [row["at"], row["kiosk_id"], row["venue"], row["decision"], row["reason"], row["format"]]
     if "identity" not in row:  # listed without opening identities
-        return "\t".join(fields + ["(sealed)" if row.get("sealed") else "-"])
-    identity = row.get("identity") or {}
+        return "\t".join(shown(field) for field in fields + ["(sealed)" if row.get("sealed") else "-"])
+    identity = row.get("identity") if isinstance(row.get("identity"), dict) else {}
     who = identity.get("name", "-") if identity else ("(sealed: " + row["identity_error"] + ")" if "identity_error" in row else "-")
     born = identity.get("birth_date", "") if identity else ""
-    return "\t".join(fields + [who, born])
+    return "\t".join(shown(field) for field in fields + [who, born])
 
 
 def _span(args) -> tuple[str | None, str | None]:
@@ -268,7 +300,7 @@ def cmd_entries(args) -> int:
     try:
         for row in store.iter_entries(kiosk_id=args.kiosk, venue=args.venue, since=since, until=until,
                                       identities=args.identities):
-            print(json.dumps(row, ensure_ascii=False) if args.json else _human_entry(row))
+            print(json_line(row) if args.json else _human_entry(row))
     finally:
         store.close()
     return 0
@@ -329,14 +361,14 @@ def cmd_trace(args) -> int:
         if args.document:
             print(f"kiosk-city: note: {MASKED_DOCUMENTS}", file=sys.stderr)
         for contact in result.contacts:
-            print(json.dumps({**contact.entry, "index_entry": contact.index_entry,
-                              "minutes_apart": contact.minutes_apart}, ensure_ascii=False))
+            print(json_line({**contact.entry, "index_entry": contact.index_entry,
+                             "minutes_apart": contact.minutes_apart}))
     else:
         if args.document:
             print(f"note: {MASKED_DOCUMENTS}")
         print(f"{len(result.visits)} visit(s) by the traced person between {since} and {until}:")
         for visit in result.visits:
-            print(f"  {visit['at']}\t{visit['venue']}\t{visit['kiosk_id']}\t{visit['id']}")
+            print("  " + "\t".join(shown(visit[key]) for key in ("at", "venue", "kiosk_id", "id")))
         print(f"{len(result.contacts)} contact(s) within ±{args.minutes:g} minutes:")
         for contact in result.contacts:
             print(f"  {_human_entry(contact.entry)}\t{contact.minutes_apart:g} min")
@@ -374,13 +406,22 @@ def cmd_kiosks(args) -> int:
     finally:
         store.close()
     for kiosk in kiosks:
-        if args.json:
-            print(json.dumps(kiosk, ensure_ascii=False))
-        else:
-            beat = kiosk["heartbeat"] or {}
-            print(f"{kiosk['id']}\tentries {kiosk['entries']}\tlast seen {kiosk['last_seen'] or 'never'}"
-                  f"\tqueue {beat.get('queue_depth', '-')}\tdisk {beat.get('disk', {}).get('used_percent', '-')}%")
+        print(json_line(kiosk) if args.json else _human_kiosk(kiosk))
     return 0
+
+
+def _number(value) -> str:
+    """A heartbeat's number as shown, or '-' for anything else a kiosk may have sent."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e15:
+        return "-"
+    return f"{value:g}"
+
+
+def _human_kiosk(kiosk: dict) -> str:
+    beat = kiosk["heartbeat"] if isinstance(kiosk["heartbeat"], dict) else {}
+    disk = beat.get("disk") if isinstance(beat.get("disk"), dict) else {}
+    return (f"{shown(kiosk['id'])}\tentries {kiosk['entries']}\tlast seen {shown(kiosk['last_seen'] or 'never')}"
+            f"\tqueue {_number(beat.get('queue_depth'))}\tdisk {_number(disk.get('used_percent'))}%")
 
 
 COMMANDS = {

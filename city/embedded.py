@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Callable
 
 from city.store import CityStore
@@ -33,7 +34,8 @@ class RunningServer:
     def data_dir(self) -> Path:
         return self.store.data_dir
 
-    def enroll(self, kiosk_id: str, *, state_dir: str | os.PathLike | None = None, venue: str | None = None,
+    def enroll(self, kiosk_id: str, *, state_dir: str | os.PathLike | None = None,
+               venue: str | Sequence[str] | None = None,
                simulated: bool = False):
         """Enrol a kiosk with this server (see :func:`city.enroll.enroll_kiosk`)."""
         from city.enroll import enroll_kiosk
@@ -61,6 +63,8 @@ def start_server(
     max_batch_bytes: int | None = None,
     db: str | None = None,
     retention_days: float | None = None,
+    daily_quota: int | None = None,
+    client_timeout: float | None = None,
 ) -> RunningServer:
     """Start the city server in a background thread; return its URL, store and a stop function.
 
@@ -69,7 +73,8 @@ def start_server(
     """
     import uvicorn
 
-    from city.app import MAX_BATCH_BYTES, create_app
+    from city.app import DAILY_QUOTA, MAX_BATCH_BYTES, create_app
+    from city.serving import CLIENT_TIMEOUT, server_options
 
     store = CityStore(data_dir, db, migrate=True, retention_days=retention_days)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -77,8 +82,10 @@ def start_server(
     sock.bind((host, port))
     sock.listen(128)
     bound_port = sock.getsockname()[1]
-    app = create_app(store, max_batch_bytes=max_batch_bytes or MAX_BATCH_BYTES)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+    app = create_app(store, max_batch_bytes=max_batch_bytes or MAX_BATCH_BYTES,
+                     daily_quota=DAILY_QUOTA if daily_quota is None else daily_quota)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off",
+                            **server_options(client_timeout or CLIENT_TIMEOUT))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="kiosk-city", daemon=True)
     thread.start()

@@ -11,6 +11,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from city.store import CityStore
@@ -58,21 +59,25 @@ def enroll_kiosk(
     *,
     state_dir: str | os.PathLike | None = None,
     simulated: bool = False,
-    venue: str | None = None,
+    venue: str | Sequence[str] | None = None,
     token_file: str | os.PathLike | None = None,
     ca_file: str | os.PathLike | None = None,
 ) -> Enrollment:
     """Register ``kiosk_id`` with the city (a new token; an earlier one stops working), write the
     token to a 0600 file, and build the kiosk's config.
 
+    ``venue`` is the venue (or venues) the kiosk may record entries for; the first goes into its
+    config. The default is a venue named as the kiosk.
+
     The token goes to ``token_file``, else ``<state_dir>/city-token``, else
     ``./city-token-<kiosk_id>``. ``simulated`` picks the replay camera (a folder of frames in
     the state folder, made with one blank frame), mock pins and no screen.
     """
+    venues = [venue] if isinstance(venue, str) else list(venue or [kiosk_id])
     own_store = not isinstance(store, CityStore)
     city = CityStore(store) if own_store else store
     try:
-        token = city.enroll(kiosk_id)
+        token = city.enroll(kiosk_id, venues)
         keys = city.keys
     finally:
         if own_store:
@@ -87,7 +92,7 @@ def enroll_kiosk(
     write_token(token_path, token)
 
     config: dict = {
-        "kiosk": {"id": kiosk_id, "venue": venue or kiosk_id},
+        "kiosk": {"id": kiosk_id, "venue": venues[0]},
         "sync": {
             "url": url.rstrip("/"),
             "token_file": str(token_path),

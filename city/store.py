@@ -35,7 +35,8 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,13 +46,15 @@ from city.storage import open_engine
 from city.storage.base import ENTRY_COLUMNS, EntryFilter, IndexedRow, MigrationContext, Progress, midnight
 from city.storage.migrations import latest_version
 from sync import bundles, seal
-from sync.wire import DECISIONS, STATUSES, parse_iso, utc_iso
+from sync.wire import DECISIONS, STATUSES, Status, parse_iso, utc_iso
 
 log = logging.getLogger("kiosk.city")
 
 MAX_BATCH_ENTRIES = 10_000
 MAX_IDENTITY_BYTES = 4096
 MAX_TEXT = 200
+# a kiosk's clock, when synchronised, is not a day ahead: later times are forged or broken
+MAX_FUTURE = dt.timedelta(days=1)
 
 
 class SchemaOutdated(RuntimeError):
@@ -153,8 +156,13 @@ def _text(entry: dict, key: str, problems: list[str], *, required: bool = True, 
     return value
 
 
-def validate_entry(entry: Any, kiosk_id: str | None) -> tuple[tuple | None, str | None]:
-    """One wire entry -> a row for ``entries`` (without received_at/via), or the problem."""
+def validate_entry(entry: Any, kiosk_id: str | None, latest: str | None = None,
+                   venues: frozenset[str] | None = None) -> tuple[tuple | None, str | None]:
+    """One wire entry -> a row for ``entries`` (without received_at/via), or the problem.
+
+    ``latest``: the latest ``at`` accepted from a synchronised clock (stored format);
+    ``venues``: the venues the kiosk is enrolled for (None: not checked).
+    """
     if not isinstance(entry, dict):
         return None, "not an object"
     problems: list[str] = []
@@ -170,18 +178,23 @@ def validate_entry(entry: Any, kiosk_id: str | None) -> tuple[tuple | None, str 
     if kiosk_id is not None and entry_kiosk and entry_kiosk != kiosk_id:
         problems.append("kiosk_id: does not match the kiosk the token belongs to")
     venue = _text(entry, "venue", problems)
+    if venue and venues is not None and venue not in venues:
+        problems.append("venue: the kiosk is not enrolled for this venue")
     at_text = entry.get("at")
     at = None
     if isinstance(at_text, str) and len(at_text) <= 40:
         try:
-            at = utc_iso(parse_iso(at_text))
-        except ValueError:
+            moment = parse_iso(at_text)
+            at = utc_iso(moment) if moment.tzinfo is not None else None
+        except (ValueError, OverflowError):  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
             pass
     if at is None:
-        problems.append("at: expected an ISO 8601 time")
+        problems.append("at: expected an ISO 8601 time with a time zone")
     clock_synced = entry.get("clock_synced")
     if not isinstance(clock_synced, bool):
         problems.append("clock_synced: expected true or false")
+    elif clock_synced and at is not None and latest is not None and at > latest:
+        problems.append("at: more than a day ahead of the city's clock")
     fmt = _text(entry, "format", problems, limit=40)
     status = _text(entry, "status", problems, limit=40)
     if status and status not in STATUSES:
@@ -189,6 +202,9 @@ def validate_entry(entry: Any, kiosk_id: str | None) -> tuple[tuple | None, str 
     decision = _text(entry, "decision", problems, limit=10)
     if decision and decision not in DECISIONS:
         problems.append("decision: expected pass or fail")
+    elif decision == "pass" and status in STATUSES and status != Status.VALID:
+        # the policy refuses every credential that is not valid; a guard's override is recorded as valid
+        problems.append(f"decision: pass is impossible for a {status} credential")
     reason = _text(entry, "reason", problems, limit=80)
     kind = _text(entry, "kind", problems, limit=40)
     flags = entry.get("flags", [])
@@ -214,6 +230,14 @@ def validate_entry(entry: Any, kiosk_id: str | None) -> tuple[tuple | None, str 
     row = (entry_id, entry_kiosk, venue, at, int(clock_synced), fmt, status, decision, reason, kind,
            ",".join(flags), sealed, frame_age)
     return row, None
+
+
+def _heartbeat(stored: str | None) -> Any:
+    """A stored heartbeat as sent, or None when there is none or it cannot be read."""
+    try:
+        return json.loads(stored) if stored else None
+    except (ValueError, RecursionError):
+        return None
 
 
 class CityStore:
@@ -260,13 +284,31 @@ class CityStore:
         self.close()
 
     # ------------------------------------------------------------------ kiosks
-    def enroll(self, kiosk_id: str) -> str:
-        """Register a kiosk (or re-enrol it: the old token stops working); return its new token."""
-        if not kiosk_id or len(kiosk_id) > MAX_TEXT or not kiosk_id.isprintable():
-            raise ValueError("a kiosk id is 1 to 200 printable characters")
+    def enroll(self, kiosk_id: str, venues: Sequence[str] = ()) -> str:
+        """Register a kiosk for ``venues`` (default: a venue named as the kiosk), or re-enrol it:
+        the old token stops working and the venues are replaced. Return its new token."""
+        venues = list(dict.fromkeys(venues or [kiosk_id]))
+        for name, what in [(kiosk_id, "a kiosk id"), *((venue, "a venue") for venue in venues)]:
+            if not name or len(name) > MAX_TEXT or not name.isprintable():
+                raise ValueError(f"{what} is 1 to {MAX_TEXT} printable characters")
         token = secrets.token_urlsafe(32)
         self.engine.upsert_kiosk(kiosk_id, token_hash(token), now_iso())
+        with self.engine.transaction() as tx:
+            tx.execute("DELETE FROM kiosk_venues WHERE kiosk_id = ?", [kiosk_id])
+            for venue in venues:
+                tx.execute("INSERT INTO kiosk_venues (kiosk_id, venue) VALUES (?, ?)", [kiosk_id, venue])
         return token
+
+    def venues_of(self, kiosk_id: str) -> frozenset[str] | None:
+        """The venues a kiosk is enrolled for; None when none are recorded (a kiosk not enrolled
+        here, or enrolled before venues were recorded and with no entries then: not checked)."""
+        rows = self.engine.query("SELECT venue FROM kiosk_venues WHERE kiosk_id = ?", [kiosk_id])
+        return frozenset(row[0] for row in rows) or None
+
+    def stored_on(self, kiosk_id: str, day: str) -> int:
+        """How many entries of this kiosk were stored on a UTC day (YYYY-MM-DD): its quota's count."""
+        rows = self.engine.query("SELECT stored FROM kiosk_days WHERE kiosk_id = ? AND day = ?", [kiosk_id, day])
+        return rows[0][0] if rows else 0
 
     def kiosk_for_token(self, token: str) -> str | None:
         return self.engine.kiosk_for_token(token_hash(token))
@@ -281,8 +323,7 @@ class CityStore:
         self.engine.kiosk_seen(kiosk_id, now_iso())
 
     def kiosks(self) -> list[dict]:
-        return [{**kiosk, "heartbeat": json.loads(kiosk["heartbeat"]) if kiosk["heartbeat"] else None}
-                for kiosk in self.engine.kiosks()]
+        return [{**kiosk, "heartbeat": _heartbeat(kiosk["heartbeat"])} for kiosk in self.engine.kiosks()]
 
     # ------------------------------------------------------------------ entries
     def retention_start(self, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -317,8 +358,11 @@ class CityStore:
         if len(entries) > MAX_BATCH_ENTRIES:
             raise InvalidBatch(f"entries: more than {MAX_BATCH_ENTRIES} in one batch")
         rows, indexes, refused = [], [], []
+        venues = self.venues_of(kiosk_id) if kiosk_id is not None else None
+        now = dt.datetime.now(dt.timezone.utc)
+        latest = utc_iso(now + MAX_FUTURE)
         for index, entry in enumerate(entries):
-            row, problem = validate_entry(entry, kiosk_id)
+            row, problem = validate_entry(entry, kiosk_id, latest, venues)
             if problem:
                 raw_id = entry.get("id") if isinstance(entry, dict) and isinstance(entry.get("id"), str) else None
                 refused.append(Refusal(index, raw_id[:64] if raw_id else None, problem))
@@ -334,7 +378,7 @@ class CityStore:
             raise InvalidBatch(f"{len(refused)} entr{'y' if len(refused) == 1 else 'ies'} refused", refused)
         start = self.retention_start()
         kept_from = utc_iso(start) if start is not None else ""
-        received = now_iso()
+        received = utc_iso(now)
         new_rows, seen, expired = [], set(present), 0
         for row in rows:
             if row[0] in seen:
@@ -345,6 +389,8 @@ class CityStore:
                 continue
             new_rows.append(IndexedRow((*row, received, via), self.index_sealed(row[11])))
         stored = self.engine.insert_entries(new_rows)
+        if stored:
+            self._count_stored(new_rows, stored, received[:10])
         seconds = time.perf_counter() - started
         acked = list(dict.fromkeys(row[0] for row in rows))
         duplicates = len(acked) - stored - expired
@@ -355,6 +401,19 @@ class CityStore:
             self.stats["entries_expired"] += expired
             self.stats["ingest_seconds"] += seconds
         return IngestResult(acked=acked, stored=stored, duplicates=duplicates, seconds=seconds, expired=expired)
+
+    def _count_stored(self, rows: list[IndexedRow], stored: int, day: str) -> None:
+        """Add this batch to its kiosk's count for the day (the daily quota); a batch is one kiosk's."""
+        kiosks = Counter(item.row[1] for item in rows)
+        if len(kiosks) > 1:  # an import naming several kiosks: count each as sent (an upper bound)
+            counts = list(kiosks.items())
+        else:
+            counts = [(next(iter(kiosks)), stored)]
+        with self.engine.transaction() as tx:
+            for kiosk, count in counts:
+                tx.execute("""INSERT INTO kiosk_days (kiosk_id, day, stored) VALUES (?, ?, ?)
+                              ON CONFLICT (kiosk_id, day) DO UPDATE SET stored = kiosk_days.stored + excluded.stored""",
+                           [kiosk, day, count])
 
     def purge(self, now: dt.datetime | None = None) -> int:
         """Remove the entries that have left the retention window; return how many (0 without one)."""

@@ -23,6 +23,9 @@ from city.trace import normalise_name
 from sync_helpers import kiosk, kiosk_city
 
 
+OFFICES = ["Office A", "Office B"]  # the venues the tests' kiosks are enrolled for
+
+
 @pytest.fixture
 def city(tmp_path):
     with start_server(tmp_path / "city", max_batch_bytes=200_000) as server:
@@ -51,7 +54,7 @@ def post(city, token, entries, **kw):
 
 # ---------------------------------------------------------------------------- the API
 def test_ingest_is_idempotent_and_acks_what_is_held(city, tmp_path):
-    enrolled = city.enroll("k1", state_dir=tmp_path / "k1")
+    enrolled = city.enroll("k1", state_dir=tmp_path / "k1", venue=OFFICES)
     batch = [entry("k1", enrolled.seal_public_key) for _ in range(5)]
     first = post(city, enrolled.token, batch)
     assert first.status_code == 200
@@ -62,8 +65,8 @@ def test_ingest_is_idempotent_and_acks_what_is_held(city, tmp_path):
 
 
 def test_bad_batches_get_clear_4xx_and_nothing_is_stored(city, tmp_path):
-    enrolled = city.enroll("k1", state_dir=tmp_path / "k1")
-    other = city.enroll("k2", state_dir=tmp_path / "k2")
+    enrolled = city.enroll("k1", state_dir=tmp_path / "k1", venue=OFFICES)
+    other = city.enroll("k2", state_dir=tmp_path / "k2", venue=OFFICES)
     key = enrolled.seal_public_key
     assert post(city, "nope", [entry("k1", key)]).status_code == 401
     assert requests.post(f"{city.url}/v1/entries", json={"entries": []}, timeout=5).status_code == 401
@@ -100,7 +103,7 @@ def test_re_enrolling_replaces_the_token(city, tmp_path):
 
 
 def test_bundles_are_served_with_etags(city, tmp_path):
-    enrolled = city.enroll("k1", state_dir=tmp_path / "k1")
+    enrolled = city.enroll("k1", state_dir=tmp_path / "k1", venue=OFFICES)
     auth = {"Authorization": f"Bearer {enrolled.token}"}
     assert requests.get(f"{city.url}/v1/bundles/rules", headers=auth, timeout=5).status_code == 404
     city.store.publish("rules", {"a": 1})
@@ -129,7 +132,7 @@ def test_enroll_prints_a_config_that_check_config_accepts(tmp_path, capsys):
 
 
 def test_entries_keep_identities_sealed_unless_asked(city, tmp_path):
-    enrolled = city.enroll("k1", state_dir=tmp_path / "k1")
+    enrolled = city.enroll("k1", state_dir=tmp_path / "k1", venue=OFFICES)
     batch = [entry("k1", enrolled.seal_public_key, name="Trần Thị Bích Ngọc"), entry("k1", enrolled.seal_public_key),
              entry("k1", enrolled.seal_public_key, identity=None)]
     post(city, enrolled.token, batch)
@@ -151,8 +154,8 @@ def test_entries_keep_identities_sealed_unless_asked(city, tmp_path):
 
 
 def test_entries_filter_by_kiosk_venue_and_dates(city, tmp_path, capsys):
-    k1 = city.enroll("k1", state_dir=tmp_path / "k1")
-    k2 = city.enroll("k2", state_dir=tmp_path / "k2")
+    k1 = city.enroll("k1", state_dir=tmp_path / "k1", venue=OFFICES)
+    k2 = city.enroll("k2", state_dir=tmp_path / "k2", venue=OFFICES)
     day = dt.datetime(2021, 7, 20, 23, 59, tzinfo=dt.timezone.utc)
     a = entry("k1", k1.seal_public_key, at=day)
     b = entry("k1", k1.seal_public_key, at=day + dt.timedelta(minutes=2), venue="Office B")
@@ -192,7 +195,7 @@ def test_publish_signs_each_file_and_refuses_bad_input(tmp_path, capsys):
 
 
 def test_trace_finds_who_was_at_the_same_venue_within_the_window(city, tmp_path, capsys):
-    enrolled = city.enroll("k1", state_dir=tmp_path / "k1")
+    enrolled = city.enroll("k1", state_dir=tmp_path / "k1", venue=OFFICES)
     key = enrolled.seal_public_key
     t0 = dt.datetime(2021, 7, 20, 9, 0, tzinfo=dt.timezone.utc)
     minute = dt.timedelta(minutes=1)

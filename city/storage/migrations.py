@@ -162,9 +162,43 @@ def index_existing_entries(engine: "Engine", context: "MigrationContext") -> Non
         progress.close()
 
 
+# the venues each kiosk is enrolled for (`enroll --venue`), and each kiosk's entries stored per
+# UTC day (its daily quota). A kiosk enrolled before venues were recorded gets those of its
+# entries; one with no entries yet has none recorded and is not checked until enrolled again.
+SQLITE_V3 = """
+CREATE TABLE IF NOT EXISTS kiosk_venues (
+    kiosk_id TEXT NOT NULL,
+    venue TEXT NOT NULL,
+    PRIMARY KEY (kiosk_id, venue)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO kiosk_venues SELECT DISTINCT kiosk_id, venue FROM entries;
+CREATE TABLE IF NOT EXISTS kiosk_days (
+    kiosk_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    stored INTEGER NOT NULL,
+    PRIMARY KEY (kiosk_id, day)
+) WITHOUT ROWID;
+"""
+
+POSTGRES_V3 = """
+CREATE TABLE IF NOT EXISTS kiosk_venues (
+    kiosk_id text NOT NULL,
+    venue text NOT NULL,
+    PRIMARY KEY (kiosk_id, venue)
+);
+INSERT INTO kiosk_venues SELECT DISTINCT kiosk_id, venue FROM entries ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS kiosk_days (
+    kiosk_id text NOT NULL,
+    day text NOT NULL,
+    stored bigint NOT NULL,
+    PRIMARY KEY (kiosk_id, day)
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "kiosks, entries, bundles, imports", SQLITE_V1, POSTGRES_V1),
     Migration(2, "blind index of identities", SQLITE_V2, POSTGRES_V2, index_existing_entries),
+    Migration(3, "venues per kiosk, entries stored per kiosk and day", SQLITE_V3, POSTGRES_V3),
 ]
 
 

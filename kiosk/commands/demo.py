@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+DEMO_VENUE = "Demo office, Hoàn Kiếm, Hà Nội"
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--dir", metavar="DIR", help="keep the demo's journal and server data here")
@@ -54,12 +56,12 @@ def run(args) -> int:
         from city.embedded import start_server
 
         server = start_server(base / "city")
-        enrolled = server.enroll("demo-kiosk-01", state_dir=base / "state")
+        enrolled = server.enroll("demo-kiosk-01", state_dir=base / "state", venue=DEMO_VENUE)
         sync_keys = enrolled.sync_section()
         _print(f"city server: {server.url}  (data in {base / 'city'})")
 
     data = {
-        "kiosk": {"id": "demo-kiosk-01", "venue": "Demo office, Hoàn Kiếm, Hà Nội",
+        "kiosk": {"id": "demo-kiosk-01", "venue": DEMO_VENUE,
                   "state_dir": str(base / "state"), "clock": "assume_synchronised"},
         "camera": {"driver": "replay", "replay_path": str(base), "fps": 30.0},
         "gate": {"pin_factory": "mock", "open_seconds": 1.0},

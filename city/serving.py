@@ -1,0 +1,136 @@
+"""The city's HTTP server (uvicorn, h11) hardened against clients that hold sockets open.
+
+uvicorn closes a keep-alive connection left idle after a response, but not one that never sends
+a request, nor one that trickles its request in a byte at a time: a few hundred such sockets use
+every file descriptor a server has (256 on some systems), after which nobody, not even
+``/v1/health``, is served. :class:`GuardedH11Protocol` adds three things:
+
+- a deadline for a request's head: ``client_timeout`` seconds from the connection (or from the
+  previous response), however slowly the bytes come;
+- while a body streams in, at most ``client_timeout`` seconds without a byte, and
+  ``BODY_SECONDS`` for the whole body;
+- a cap on open connections below the file limit: past it, each new connection closes the
+  oldest one that is not in the middle of a request (idle, or still sending its head).
+
+:func:`server_options` gives the uvicorn keywords; ``kiosk-city serve`` (every worker) and
+:mod:`city.embedded` both use it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import resource
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger("kiosk.city")
+
+CLIENT_TIMEOUT = 10.0  # seconds for a request's head, and the longest pause inside a body
+BODY_SECONDS = 300.0  # a whole body (16 MiB over a slow 3G link)
+KEEP_ALIVE = 5  # seconds an idle keep-alive connection is kept (uvicorn's default)
+RESERVED_FILES = 64  # descriptors kept for the database, logs and the listening socket
+# connections asyncio accepts in one turn of the loop before the cap can act (it is also the
+# listen backlog): the cap leaves room for a few such bursts, because asyncio meeting EMFILE
+# logs one traceback per pending connection (CPython 3.11) instead of pausing quietly
+ACCEPT_BURST = 64
+MAX_HEAD_BYTES = 16 * 1024  # request line and headers (h11's default, stated)
+
+
+@functools.lru_cache(maxsize=1)
+def max_connections() -> int:
+    """Open connections this process allows: its file limit less what it needs besides."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 65536
+    return max(16, min(soft, 65536) - RESERVED_FILES - 3 * ACCEPT_BURST)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with deadlines for request heads and bodies and a connection cap."""
+
+    def __init__(self, *args: Any, client_timeout: float = CLIENT_TIMEOUT, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client_timeout = client_timeout
+        self._timer = None
+        self._phase = "head"  # head | body | answer | idle
+        self._body_deadline = 0.0
+        self._opened = 0.0
+
+    # -------------------------------------------------------------- asyncio.Protocol
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._opened = self.loop.time()
+        self._arm(self.client_timeout)
+        if len(self.connections) > max_connections():
+            self._shed()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._follow()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        self._disarm()
+        self._phase = "idle"  # uvicorn's keep-alive timer runs from here
+        super().on_response_complete()
+
+    # -------------------------------------------------------------- deadlines
+    def _follow(self) -> None:
+        """Set the timer for where the request now is (h11's view of the client)."""
+        state = self.conn.their_state
+        if state is h11.IDLE:  # a head not yet complete: its deadline does not move
+            if self._phase != "head":
+                self._phase = "head"
+                self._arm(self.client_timeout)
+        elif state is h11.SEND_BODY:
+            now = self.loop.time()
+            if self._phase != "body":
+                self._phase = "body"
+                self._body_deadline = now + BODY_SECONDS
+            self._arm(max(0.0, min(self.client_timeout, self._body_deadline - now)))
+        else:  # the request is in: the app's work has no deadline here
+            self._phase = "answer"
+            self._disarm()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self.transport.is_closing():
+            log.debug("closing a connection that sent nothing in time (%s)", self._phase)
+            self.transport.close()
+
+    def _shed(self) -> None:
+        """Close the oldest connection not in the middle of a request, to make room."""
+        waiting = [p for p in self.connections
+                   if isinstance(p, GuardedH11Protocol) and p is not self and p._phase in ("head", "idle")
+                   and not p.transport.is_closing()]
+        if waiting:
+            oldest = min(waiting, key=lambda p: p._opened)
+            log.debug("%d connections open: closing the oldest idle one", len(self.connections))
+            oldest._disarm()
+            oldest.transport.close()
+
+
+def server_options(client_timeout: float = CLIENT_TIMEOUT) -> dict:
+    """Keywords for ``uvicorn.Config`` or ``uvicorn.run`` that every city server uses (a partial
+    of a module-level class, so it travels to ``--workers`` processes)."""
+    return {
+        "http": functools.partial(GuardedH11Protocol, client_timeout=client_timeout),
+        "timeout_keep_alive": KEEP_ALIVE,
+        "h11_max_incomplete_event_size": MAX_HEAD_BYTES,
+        "backlog": ACCEPT_BURST,
+    }
