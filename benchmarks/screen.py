@@ -70,7 +70,7 @@ class InlineScreen:
 
 def make_screen(kind: str):
     from drivers.screen import NullScreen
-    from drivers.screen_pygame import PygameScreen
+    from drivers.screen.pygame_screen import PygameScreen
 
     if kind.startswith("null"):
         return NullScreen()
@@ -117,7 +117,7 @@ def run_once(kind: str, frames) -> tuple[float, int, float, int, float, float]:
 def draw_costs(draws: int = 100) -> None:
     """Milliseconds per draw on one thread, by what is on screen (the render thread's cost)."""
     from drivers.screen import StatusBar, View
-    from drivers.screen_pygame import PygameScreen
+    from drivers.screen.pygame_screen import PygameScreen
     from kiosk.demo.visitors import render_frame
 
     frame = render_frame("https://example.org/benchmark")

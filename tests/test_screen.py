@@ -15,7 +15,11 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 pygame = pytest.importorskip("pygame")
 
 from drivers.screen import StatusBar, View  # noqa: E402
-from drivers import screen_pygame as sp  # noqa: E402
+from drivers import sound  # noqa: E402
+from drivers.screen import painter as painting  # noqa: E402
+from drivers.screen import colours as palette  # noqa: E402
+from drivers.screen import fonts, pygame_screen  # noqa: E402
+from drivers.screen import texts as screen_texts  # noqa: E402
 from kiosk import sounds  # noqa: E402
 from kiosk.errors import DriverError  # noqa: E402
 from kiosk.reasons import MESSAGES  # noqa: E402
@@ -36,7 +40,7 @@ def dummy_sdl(monkeypatch):
 
 @pytest.fixture(scope="module")
 def font():
-    choice = sp.find_font()
+    choice = fonts.find_font()
     if not choice.covers_vietnamese:
         pytest.skip("no font with Vietnamese glyphs on this machine (install fonts-dejavu-core)")
     return choice
@@ -70,10 +74,10 @@ def colours(image: np.ndarray) -> int:
 
 
 def all_screen_texts() -> list[str]:
-    texts = [sp.IDLE_VI, *(t[0] for t in sp.CARD_TITLE.values())]
-    texts += [t for entry in sp.ERROR_TEXT.values() for t in (entry[0], entry[2])]
+    texts = [screen_texts.IDLE_VI, *(t[0] for t in screen_texts.CARD_TITLE.values())]
+    texts += [t for entry in screen_texts.ERROR_TEXT.values() for t in (entry[0], entry[2])]
     texts += [m.vi for m in MESSAGES.values()]
-    texts += [vi for _c, vi, _en in sp.status_items(StatusBar(online=False, undelivered=3, clock_synchronised=False,
+    texts += [vi for _c, vi, _en in screen_texts.status_items(StatusBar(online=False, undelivered=3, clock_synchronised=False,
                                                                trust_age_hours=None, camera_ok=False,
                                                                disk_alarm=True))]
     return texts
@@ -81,19 +85,19 @@ def all_screen_texts() -> list[str]:
 
 def test_the_chosen_font_has_a_glyph_for_every_vietnamese_letter_the_screen_shows(font):
     for text in all_screen_texts():
-        assert sp.missing_glyphs(font.regular, text) == "", text
-        assert sp.missing_glyphs(font.bold, text) == "", text
+        assert fonts.missing_glyphs(font.regular, text) == "", text
+        assert fonts.missing_glyphs(font.bold, text) == "", text
 
 
 def test_the_glyph_check_catches_a_font_without_vietnamese():
     # pygame's built-in font (FreeSans Bold subset) has no 'ư' nor 'Ệ': the check must say so
-    missing = sp.missing_glyphs(None, "Đưa mã QR vào camera Ệ")
+    missing = fonts.missing_glyphs(None, "Đưa mã QR vào camera Ệ")
     assert "ư" in missing and "Ệ" in missing
 
 
 def test_vietnamese_renders_as_glyphs_not_boxes(font):
-    text = sp.Text(font)
-    vi = sp.IDLE_VI
+    text = fonts.Text(font)
+    vi = screen_texts.IDLE_VI
     size = 40
     tofu = "\U0010fffd" * len(vi)  # a private-use code point: every font draws its missing-glyph box
     assert text.width(vi, size) != text.width(tofu, size)
@@ -106,7 +110,7 @@ def test_vietnamese_renders_as_glyphs_not_boxes(font):
 
 
 def test_decomposed_input_is_drawn_as_the_precomposed_letter(font):
-    text = sp.Text(font)
+    text = fonts.Text(font)
     decomposed = "Đu\u031ba ma\u0303"  # "Đưa mã" typed with combining marks
     a = pixels(text.lines(decomposed, 30, (255, 255, 255))[0])
     b = pixels(text.lines("Đưa mã", 30, (255, 255, 255))[0])
@@ -116,7 +120,7 @@ def test_decomposed_input_is_drawn_as_the_precomposed_letter(font):
 def test_an_admin_font_without_vietnamese_is_replaced_with_a_warning(font, caplog):
     bad = pygame.font.get_default_font()
     path = str(Path(pygame.__file__).parent / bad)
-    choice = sp.find_font(path)
+    choice = fonts.find_font(path)
     assert choice.covers_vietnamese and choice.regular != path
     assert "lacks Vietnamese glyphs" in caplog.text
 
@@ -176,9 +180,9 @@ def test_screenshot_refuses_a_bad_size(capsys):
 # --------------------------------------------------------------------------- painting
 
 
-def painter(font, size=(800, 480), mirror=True) -> tuple[sp.Painter, object]:
+def painter(font, size=(800, 480), mirror=True) -> tuple[painting.Painter, object]:
     surface = pygame.Surface(size)
-    return sp.Painter(size, "Cổng A", sp.Text(font), mirror=mirror), surface
+    return painting.Painter(size, "Cổng A", fonts.Text(font), mirror=mirror), surface
 
 
 @pytest.mark.parametrize("mirror", [True, False])
@@ -195,14 +199,14 @@ def test_the_found_code_is_outlined_where_it_is_in_the_preview(font, mirror, col
     x = 100 if not mirror else 640 - 100
     on_edge = image[int(oy + 160 * scale), int(ox + x * scale)]
     inside = image[int(oy + 160 * scale), int(ox + 160 * scale)]
-    assert tuple(on_edge) == sp.OUTLINE
+    assert tuple(on_edge) == palette.OUTLINE
     assert tuple(inside) == (90, 90, 90)  # the frame itself, grey
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_redrawing_only_what_changed_gives_the_same_picture_as_drawing_it_all(font, size):
-    text = sp.Text(font)
-    incremental = sp.Painter(size, "Cổng A", text)
+    text = fonts.Text(font)
+    incremental = painting.Painter(size, "Cổng A", text)
     surface = pygame.Surface(size)
     frame_a = np.full((480, 640), 60, np.uint8)
     frame_b = np.full((480, 640), 200, np.uint8)
@@ -226,7 +230,7 @@ def test_redrawing_only_what_changed_gives_the_same_picture_as_drawing_it_all(fo
     for view, left, clock in sequence:
         changed = incremental.paint(surface, view, card_left=left, clock_text=clock)
         fresh = pygame.Surface(size)
-        assert sp.Painter(size, "Cổng A", text).paint(fresh, view, card_left=left, clock_text=clock) is None
+        assert painting.Painter(size, "Cổng A", text).paint(fresh, view, card_left=left, clock_text=clock) is None
         assert np.array_equal(pixels(surface), pixels(fresh)), view
         if changed is not None:  # a partial redraw names rectangles that lie on the screen
             assert all(0 <= x and 0 <= y and x + w <= size[0] and y + h <= size[1] for x, y, w, h in changed)
@@ -239,8 +243,8 @@ def test_prepare_draws_the_backgrounds_before_the_first_visitor(font, monkeypatc
     p.prepare(surface)
     drawn = []
     for name in ("_draw_idle", "_draw_card_base"):
-        original = getattr(sp.Painter, name)
-        monkeypatch.setattr(sp.Painter, name, lambda self, *a, _o=original, _n=name: (drawn.append(_n), _o(self, *a)))
+        original = getattr(painting.Painter, name)
+        monkeypatch.setattr(painting.Painter, name, lambda self, *a, _o=original, _n=name: (drawn.append(_n), _o(self, *a)))
     # the first paint after prepare() covers the whole surface, from the backgrounds already drawn
     assert p.paint(surface, View(state="pass", reason="ok", masked_name="NVA 1990")) is None
     assert p.paint(surface, View(state="fail", reason="expired")) is None
@@ -271,7 +275,7 @@ def test_the_preview_is_not_converted_while_a_card_covers_it(font, monkeypatch):
                                           (24, None), (16, None)])
 def test_the_preview_written_into_the_pixels_matches_the_blitted_one(font, monkeypatch, colour, depth, masks):
     size = (800, 480)
-    p = sp.Painter(size, "Cổng A", sp.Text(font))
+    p = painting.Painter(size, "Cổng A", fonts.Text(font))
     rng = np.random.default_rng(7)
     frame = rng.integers(0, 256, (480, 640, 3) if colour else (480, 640), dtype=np.uint8)
     frame[:, :320] //= 3  # a left half darker: a mirror that went the wrong way would show
@@ -279,19 +283,19 @@ def test_the_preview_written_into_the_pixels_matches_the_blitted_one(font, monke
     tall = frame[:, 120:520]  # narrower: black bars left and right
     px, py, pw, ph = p.preview_rect
     written = []
-    write = sp._write_pixels
-    monkeypatch.setattr(sp, "_write_pixels", lambda *a: (written.append(write(*a)), written[-1])[1])
+    write = painting._write_pixels
+    monkeypatch.setattr(painting, "_write_pixels", lambda *a: (written.append(write(*a)), written[-1])[1])
     for image, bar in ((frame, None), (wide, (px + pw // 2, py + 2)), (tall, (px + 2, py + ph // 2))):
         surfaces = []
         for direct in (True, False):
             if not direct:  # SDL's blit, the way a surface OpenCV cannot write is drawn
-                monkeypatch.setattr(sp, "_write_pixels", lambda *a: False)
+                monkeypatch.setattr(painting, "_write_pixels", lambda *a: False)
             surface = pygame.Surface(size, 0, depth, masks) if masks else pygame.Surface(size, 0, depth)
             surface.fill((200, 10, 10))
             p._shown = None
             p.paint(surface, View(state="idle", frame=image, outline=((10, 10), (200, 10), (200, 200))))
             surfaces.append(pixels(surface))
-        monkeypatch.setattr(sp, "_write_pixels", lambda *a: (written.append(write(*a)), written[-1])[1])
+        monkeypatch.setattr(painting, "_write_pixels", lambda *a: (written.append(write(*a)), written[-1])[1])
         assert np.array_equal(*surfaces)
         if bar is not None:
             assert tuple(surfaces[0][bar[1], bar[0]]) == (0, 0, 0)
@@ -319,11 +323,11 @@ def test_the_status_bar_takes_the_largest_type_that_fits(font, size):
     sizes = set()
     for status in statuses:
         for bilingual in (True, False):
-            labels = [vi + (" · " + en if bilingual else "") for _c, vi, en in sp.status_items(status)]
+            labels = [vi + (" · " + en if bilingual else "") for _c, vi, en in screen_texts.status_items(status)]
             for room in (p.w // 4, p.w // 2, p.w - 2 * p.pad, 4 * p.w):
                 size, fits = p._status_size(labels, room)
                 assert p.u(9) <= size <= p.u(14)
-                zeros = [t.translate(sp._DIGITS_AS_ZERO) for t in labels]  # digits are measured as zeros
+                zeros = [t.translate(painting._DIGITS_AS_ZERO) for t in labels]  # digits are measured as zeros
                 widths = {s: sum(p.text.width(t, s) for t in zeros) for s in range(p.u(9), p.u(14) + 1)}
                 fitting = [s for s, w in widths.items() if w <= room]
                 assert (size, fits) == ((max(fitting), True) if fitting else (p.u(9), False)), (labels, room)
@@ -363,37 +367,37 @@ def test_the_countdown_bar_shrinks(font):
     view = View(state="pass", reason="ok")
     row = p.h - p.status_h - p.u(8) // 2
     p.paint(surface, view, card_left=0.9)
-    white_early = (pixels(surface)[row] == sp.WHITE).all(axis=1).sum()
+    white_early = (pixels(surface)[row] == palette.WHITE).all(axis=1).sum()
     p.paint(surface, view, card_left=0.2)
-    white_late = (pixels(surface)[row] == sp.WHITE).all(axis=1).sum()
+    white_late = (pixels(surface)[row] == palette.WHITE).all(axis=1).sum()
     assert white_early > white_late > 0
 
 
 def test_status_items_say_what_is_wrong():
-    bad = sp.status_items(StatusBar(online=False, undelivered=12, clock_synchronised=False, trust_age_hours=None,
+    bad = screen_texts.status_items(StatusBar(online=False, undelivered=12, clock_synchronised=False, trust_age_hours=None,
                                     camera_ok=False, disk_alarm=True))
-    assert all(colour == sp.RED for colour, _vi, _en in bad)
+    assert all(colour == palette.RED for colour, _vi, _en in bad)
     english = " ".join(en for _c, _vi, en in bad)
     for word in ("offline", "unsent: 12", "clock not synced", "no trust list", "camera lost", "disk full"):
         assert word in english
-    good = sp.status_items(StatusBar(online=True, trust_age_hours=2.0))
-    assert all(colour == sp.GREEN for colour, _vi, _en in good)
-    stale = dict((en.split(" ")[0], colour) for colour, _vi, en in sp.status_items(StatusBar(trust_age_hours=24 * 3)))
-    assert stale["trust"] == sp.AMBER
+    good = screen_texts.status_items(StatusBar(online=True, trust_age_hours=2.0))
+    assert all(colour == palette.GREEN for colour, _vi, _en in good)
+    stale = dict((en.split(" ")[0], colour) for colour, _vi, en in screen_texts.status_items(StatusBar(trust_age_hours=24 * 3)))
+    assert stale["trust"] == palette.AMBER
 
 
 def test_a_rendered_text_is_reused_not_redrawn(font):
-    text = sp.Text(font)
-    first = text.lines(sp.IDLE_VI, 30, (255, 255, 255), width=200)
+    text = fonts.Text(font)
+    first = text.lines(screen_texts.IDLE_VI, 30, (255, 255, 255), width=200)
     assert len(first) == 2  # wrapped
-    assert text.lines(sp.IDLE_VI, 30, (255, 255, 255), width=200) is first
+    assert text.lines(screen_texts.IDLE_VI, 30, (255, 255, 255), width=200) is first
 
 
 # --------------------------------------------------------------------------- the card's timing
 
 
-def make_screen(clock, **kw) -> sp.PygameScreen:
-    return sp.PygameScreen(section(**kw), venue="Cổng A", threaded=False, clock=clock)
+def make_screen(clock, **kw) -> pygame_screen.PygameScreen:
+    return pygame_screen.PygameScreen(section(**kw), venue="Cổng A", threaded=False, clock=clock)
 
 
 def test_a_card_is_held_for_result_seconds_then_idle_returns(font):
@@ -438,7 +442,7 @@ def test_repeats_of_one_decision_do_not_extend_it_but_a_new_decision_does(font):
 def test_the_same_result_after_an_idle_view_is_a_new_decision(font):
     clock = FakeClock()
     played = []
-    screen = sp.PygameScreen(section(), threaded=False, clock=clock, speaker=SimpleNamespace(play=played.append))
+    screen = pygame_screen.PygameScreen(section(), threaded=False, clock=clock, speaker=SimpleNamespace(play=played.append))
     try:
         same = View(state="fail", reason="unsupported")  # no id, no name: only the order tells
         screen.show(same)
@@ -470,7 +474,7 @@ def test_the_live_preview_continues_under_a_card(font):
 
 
 def test_the_render_thread_draws_and_closes_cleanly(font):
-    screen = sp.PygameScreen(section(), venue="Cổng A", threaded=True, max_fps=60)
+    screen = pygame_screen.PygameScreen(section(), venue="Cổng A", threaded=True, max_fps=60)
     try:
         assert screen.size == (800, 480)
         drawn = threading.Event()
@@ -494,7 +498,7 @@ def test_a_display_that_cannot_open_is_a_driver_error(monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "no-such-driver")
     for threaded in (True, False):
         with pytest.raises(DriverError, match="cannot open the display"):
-            sp.PygameScreen(section(), threaded=threaded)
+            pygame_screen.PygameScreen(section(), threaded=threaded)
 
 
 def test_open_screen_opens_the_pygame_screen_the_config_asks_for(font):
@@ -503,7 +507,7 @@ def test_open_screen_opens_the_pygame_screen_the_config_asks_for(font):
     config = SimpleNamespace(screen=section(fullscreen=True), kiosk=SimpleNamespace(venue="Cổng A"))
     screen = open_screen(config)
     try:
-        assert isinstance(screen, sp.PygameScreen) and screen.venue == "Cổng A"
+        assert isinstance(screen, pygame_screen.PygameScreen) and screen.venue == "Cổng A"
         assert screen.size[0] > 0
     finally:
         screen.close()
@@ -532,7 +536,7 @@ def test_a_pattern_plays_on_a_gpiozero_buzzer():
     try:
         buzzer = Buzzer(17)
         slept = []
-        sounds.play_on(buzzer, sounds.FAIL, sleep=slept.append)
+        sound.play_on(buzzer, sounds.FAIL, sleep=slept.append)
         states = [s.state for s in Device.pin_factory.pin(17).states]
         # on, off for each beep; the buzzer left off
         assert states[-6:] == [True, False] * 3 and states[-1] is False
@@ -547,14 +551,14 @@ def test_a_stopped_pattern_leaves_the_buzzer_off():
     calls = []
     device = SimpleNamespace(on=lambda: calls.append("on"), off=lambda: calls.append("off"))
     stop = threading.Event()
-    sounds.play_on(device, sounds.FAIL, sleep=lambda _s: stop.set(), stop=stop)
+    sound.play_on(device, sounds.FAIL, sleep=lambda _s: stop.set(), stop=stop)
     assert calls == ["on", "off", "off"]
 
 
 def test_tones_have_the_pattern_rhythm():
     rate = 8000
     for pattern in (sounds.PASS, sounds.FAIL):
-        samples = sounds.tone_samples(pattern, rate)
+        samples = sound.tone_samples(pattern, rate)
         assert samples.dtype == np.int16
         assert len(samples) == pytest.approx(pattern.duration * rate, abs=len(pattern.steps))
         on, off = pattern.steps[0]
@@ -564,7 +568,7 @@ def test_tones_have_the_pattern_rhythm():
 
 
 def test_the_speaker_plays_through_the_mixer():
-    speaker = sounds.open_speaker()
+    speaker = sound.open_speaker()
     if speaker is None:
         pytest.skip("SDL has no dummy audio driver here")
     try:

@@ -133,7 +133,7 @@ def _headless_screen(config):
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     try:
-        from drivers.screen_pygame import PygameScreen
+        from drivers.screen.pygame_screen import PygameScreen
 
         section = type(config.screen)(driver="pygame", fullscreen=False)
         return PygameScreen(section, venue=config.kiosk.venue)

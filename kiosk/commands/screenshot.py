@@ -82,7 +82,7 @@ def render(state: str, size: tuple[int, int], out: str, venue: str = SAMPLE_VENU
     # a screenshot never needs a real window, and must not grab the kiosk's display
     os.environ["SDL_VIDEODRIVER"] = "dummy"
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    from drivers.screen_pygame import PygameScreen
+    from drivers.screen.pygame_screen import PygameScreen
 
     section = SimpleNamespace(fullscreen=False, width=size[0], height=size[1], result_seconds=3.0, font=font)
     clock_now = [0.0]

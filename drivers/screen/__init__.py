@@ -1,7 +1,7 @@
 """The screen interface: the loop hands it a :class:`View` after each frame.
 
 ``NullScreen`` is the screen of a kiosk without one (it does nothing, so the loop needs no
-``if screen`` checks). ``drivers.screen_pygame.PygameScreen`` draws on a display.
+``if screen`` checks). ``drivers.screen.pygame_screen.PygameScreen`` draws on a display.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def open_screen(config) -> Screen:
         import os
 
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        from drivers.screen_pygame import PygameScreen
+        from drivers.screen.pygame_screen import PygameScreen
 
         return PygameScreen(config.screen, venue=config.kiosk.venue)
     return NullScreen()
