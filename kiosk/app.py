@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from kiosk.config import Config
@@ -94,10 +95,21 @@ def apply_city_rules(config: Config) -> Config:
     return dataclasses.replace(config, policy=dataclasses.replace(config.policy, **sections))
 
 
-def person_secret(config: Config) -> bytes:
-    from kiosk.policy import load_secret
+LEGACY_SECRET = "person-key.secret"  # the re-entry guard's key on disk, before the guard moved to memory
 
-    return load_secret(Path(config.kiosk.state_dir) / "person-key.secret")
+
+def remove_legacy_secret(state_dir: str | os.PathLike) -> None:
+    """Overwrite and delete the old re-entry key file, if an earlier version left one."""
+    path = Path(state_dir) / LEGACY_SECRET
+    try:
+        with open(path, "r+b") as fh:
+            fh.write(bytes(os.fstat(fh.fileno()).st_size))
+            fh.flush()
+            os.fsync(fh.fileno())
+    except FileNotFoundError:
+        return
+    path.unlink()
+    log.info("removed the old re-entry key file %s", path)
 
 
 def build_kiosk(config: Config, *, camera=None, gate=None, screen=None, clock=None, notifier=None,
@@ -111,6 +123,7 @@ def build_kiosk(config: Config, *, camera=None, gate=None, screen=None, clock=No
     from kiosk.loop import Kiosk
 
     Path(config.kiosk.state_dir).mkdir(parents=True, exist_ok=True)
+    remove_legacy_secret(config.kiosk.state_dir)
     config = apply_city_rules(config)
     journal = journal or open_journal(config)
     gate = gate or open_gate(config, pin_factory=pin_factory, on_event=on_gate_event)
@@ -124,7 +137,6 @@ def build_kiosk(config: Config, *, camera=None, gate=None, screen=None, clock=No
         clock=clock or open_clock(config.kiosk),
         screen=screen or open_screen(config),
         notifier=notifier,
-        person_secret=person_secret(config),
         reopen_camera=(lambda: open_camera(config)) if camera is None else None,
         on_outcome=on_outcome,
     )

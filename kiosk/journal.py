@@ -3,7 +3,9 @@
 WAL mode with ``synchronous=FULL``: a committed entry survives a power cut the next instant.
 Schema changes are recorded migrations (table ``migrations``), applied in order on open.
 The identity never touches the disk in clear: ``record`` hands its JSON to the ``sealer``
-(a sealed box to the city's public key) or, with no sealer, stores none.
+(a sealed box to the city's public key) or, with no sealer, stores none. Nothing else that could
+tell who came in is stored either: the re-entry guard lives in memory (kiosk.policy.ReentryGuard);
+``secure_delete`` overwrites whatever a purge or a migration removes.
 """
 
 from __future__ import annotations
@@ -64,11 +66,23 @@ def _m002_sync_quarantine(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE entries ADD COLUMN quarantine_reason TEXT")
 
 
+def _m003_drop_person_keys(db: sqlite_utils.Database) -> None:
+    # the re-entry guard kept keyed hashes of name and birth year here, its key in the same state
+    # folder: a dictionary of names told who came in. The guard now lives in memory only; the
+    # column goes, and the whole file is rewritten after this migration (SCRUB_AFTER)
+    db.execute("DROP INDEX IF EXISTS entries_person")
+    db.execute("ALTER TABLE entries DROP COLUMN person_key")
+
+
 # name -> migration; append only, never edit one that has shipped
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_entries", _m001_entries),
     ("002_sync_quarantine", _m002_sync_quarantine),
+    ("003_drop_person_keys", _m003_drop_person_keys),
 ]
+# migrations that removed values nobody may read again: after them the file is rebuilt (VACUUM)
+# and the write-ahead log emptied, so no old page keeps a copy
+SCRUB_AFTER = {"003_drop_person_keys"}
 
 
 def _chunks(ids: list[str], size: int = 500) -> Iterator[list[str]]:
@@ -100,7 +114,7 @@ class Journal:
             if mode.lower() != "wal":
                 raise JournalError(f"{self.path}: could not switch to WAL mode (got {mode})")
             conn.execute("PRAGMA synchronous = FULL")
-            # purged rows and cleared re-entry keys are overwritten, not left in free pages
+            # purged rows and anything a migration removes are overwritten, not left in free pages
             conn.execute("PRAGMA secure_delete = ON")
             conn.execute("PRAGMA foreign_keys = ON")
             self.db = sqlite_utils.Database(conn)
@@ -113,6 +127,7 @@ class Journal:
     def _migrate(self) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
         done = {row[0] for row in self.db.execute("SELECT name FROM migrations").fetchall()}
+        scrub = False
         for name, migration in MIGRATIONS:
             if name in done:
                 continue
@@ -126,6 +141,17 @@ class Journal:
                     [name, utc_iso(dt.datetime.now(dt.timezone.utc))],
                 )
             log.info("journal migration %s applied", name)
+            scrub = scrub or name in SCRUB_AFTER
+        if scrub:
+            self.scrub()
+
+    def scrub(self) -> None:
+        """Rebuild the file and empty the write-ahead log, so that no free page, no old page in the
+        log and no slack in the file keeps a removed value (secure_delete covers rows and cells)."""
+        self.db.execute("VACUUM")
+        busy, _log_frames, _done = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:  # another process is reading: its next checkpoint copies the clean pages over
+            log.warning("journal scrubbed, but the write-ahead log is still in use by another process")
 
     def applied_migrations(self) -> list[str]:
         return [row[0] for row in self.db.execute("SELECT name FROM migrations ORDER BY name").fetchall()]
@@ -156,7 +182,6 @@ class Journal:
         kind: str,
         flags: Iterable[str] = (),
         identity: Identity | None = None,
-        person_key: str | None = None,
         frame_age_ms: float | None = None,
     ) -> Entry:
         """Append one decision and commit it (fsync'd by synchronous=FULL) before returning."""
@@ -169,10 +194,10 @@ class Journal:
             with self.transaction():
                 cursor = self.db.execute(
                     """INSERT INTO entries (id, kiosk_id, venue, at, clock_synced, format, status,
-                       decision, reason, kind, flags, identity, person_key, frame_age_ms)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       decision, reason, kind, flags, identity, frame_age_ms)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [entry_id, kiosk_id, venue, at_text, int(clock_synced), format, status, decision,
-                     reason, kind, ",".join(flags), sealed, person_key, frame_age_ms],
+                     reason, kind, ",".join(flags), sealed, frame_age_ms],
                 )
         except sqlite3.OperationalError as exc:  # disk full, locked beyond the timeout, I/O error
             raise JournalError(f"could not record the entry: {exc}") from exc
@@ -232,21 +257,6 @@ class Journal:
         cursor = self.db.execute("SELECT seq, id, at, decision, reason FROM entries ORDER BY seq DESC LIMIT 1")
         row = cursor.fetchone()
         return dict(zip([c[0] for c in cursor.description], row)) if row else None
-
-    def admitted_since(self, person_key: str, since: dt.datetime) -> bool:
-        """Was this person admitted at or after ``since``? (the re-entry guard)"""
-        return self.db.execute(
-            "SELECT 1 FROM entries WHERE person_key = ? AND decision = 'pass' AND at >= ? LIMIT 1",
-            [person_key, utc_iso(since)],
-        ).fetchone() is not None
-
-    def forget_person_keys(self, before: dt.datetime) -> int:
-        """Drop re-entry keys older than the guard needs: they link visits of one person."""
-        with self.transaction():
-            return self.db.execute(
-                "UPDATE entries SET person_key = NULL WHERE person_key IS NOT NULL AND at < ?",
-                [utc_iso(before)],
-            ).rowcount
 
     # ------------------------------------------------------------------ sync (sync.client, sync.retention)
     def sendable(self, limit: int, after_seq: int = 0) -> list[dict]:

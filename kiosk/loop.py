@@ -29,7 +29,7 @@ from kiosk.errors import DriverError, JournalError
 from kiosk.formats.base import VerifyContext
 from kiosk.journal import Entry, Journal
 from kiosk.model import Credential, Decision, Kind, Status
-from kiosk.policy import CLOCK_FLAG, Policy, person_key
+from kiosk.policy import CLOCK_FLAG, Policy, ReentryGuard
 from kiosk.reasons import message
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class Kiosk:
         clock,
         screen=None,
         notifier=None,
-        person_secret: bytes = b"",
+        reentry: ReentryGuard | None = None,
         reopen_camera: Callable[[], Camera] | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
     ):
@@ -98,10 +98,10 @@ class Kiosk:
         self.clock = clock
         self.screen = screen or NullScreen()
         self.notifier = notifier or NullNotifier()
-        self.person_secret = person_secret
+        self.reentry = reentry or ReentryGuard()  # in memory only: a restart forgets it
         self.reopen_camera = reopen_camera
         self.on_outcome = on_outcome
-        self.policy = Policy(config.policy, admitted_since=journal.admitted_since)
+        self.policy = Policy(config.policy, admitted_since=self.reentry.admitted_since)
         self.debouncer = Debouncer(config.debounce.absent_seconds)
         self.chunks = ChunkAssembler(config.debounce.chunk_wait_seconds)
         self.stats = LoopStats()
@@ -126,8 +126,8 @@ class Kiosk:
         synchronised = self.clock.synchronised()
         credential = formats.verify(text, VerifyContext(now=now, trust=self.trust))
         key = None
-        if credential.identity is not None and credential.status is Status.VALID and self.person_secret:
-            key = person_key(credential.identity, self.person_secret)
+        if credential.identity is not None and credential.status is Status.VALID:
+            key = self.reentry.key(credential.identity)
         decision = self.policy.decide(credential, now=now, clock_synchronised=synchronised, person_key=key)
         age_ms = (time.monotonic() - frame_captured) * 1000.0 if frame_captured is not None else 0.0
         return self._record_and_act(credential, decision, now, synchronised, key, age_ms)
@@ -154,7 +154,7 @@ class Kiosk:
                 kiosk_id=cfg.kiosk.id, venue=cfg.kiosk.venue, at=now, clock_synced=synchronised,
                 format=credential.format, status=credential.status.value, decision=decision.decision,
                 reason=decision.reason, kind=credential.kind.value, flags=decision.flags,
-                identity=credential.identity, person_key=key, frame_age_ms=round(age_ms, 3),
+                identity=credential.identity, frame_age_ms=round(age_ms, 3),
             )
             self._journal_failed = False
             undelivered = self._sync_status.undelivered + 1  # until the next housekeeping recounts
@@ -167,6 +167,8 @@ class Kiosk:
             entry = None
             decision = Decision("fail", "journal_unavailable", decision.flags)
         if entry is not None and decision.passed:
+            if key is not None:
+                self.reentry.admitted(key, now)
             self.gate.admit(entry.id)
         else:
             self.gate.refuse(entry.id if entry else "")
@@ -244,7 +246,7 @@ class Kiosk:
             self._sync_status = self._read_sync_status()
             # re-entry keys link one person's visits: keep them no longer than the guard needs
             window = dt.timedelta(minutes=self.config.policy.reentry_minutes)
-            self.journal.forget_person_keys(before=self.clock.now() - window)
+            self.reentry.forget(before=self.clock.now() - window)
             stamp = bundle_stamp(self.config)
             if self._bundle_stamp is not None and stamp != self._bundle_stamp:
                 self.trust = load_trust(self.config)
@@ -389,7 +391,7 @@ class Kiosk:
         if config.gate != self.config.gate or config.camera != self.config.camera:
             log.warning("gate and camera settings change only on restart")
         self.config = config
-        self.policy = Policy(config.policy, admitted_since=self.journal.admitted_since)
+        self.policy = Policy(config.policy, admitted_since=self.reentry.admitted_since)
         self.trust = load_trust(config)
         self.debouncer.absent_seconds = config.debounce.absent_seconds  # codes on show stay on show
         self.chunks.wait_seconds = config.debounce.chunk_wait_seconds

@@ -7,7 +7,8 @@ Order of the checks, each a refusal that ends the decision:
 4. the mode: ``checkin`` admits any well-formed identity or valid health certificate;
    ``health`` requires a health certificate and applies the rules (kiosk.rules);
 5. the re-entry guard: the same person admitted within N minutes is refused
-   (one screenshot must not pass a queue of friends).
+   (one screenshot must not pass a queue of friends). It lives in memory only
+   (:class:`ReentryGuard`): nothing on the disk can tell whether a given person came in.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import datetime as dt
 import hashlib
 import hmac
 import os
+import threading
 import unicodedata
 from collections.abc import Callable
-from pathlib import Path
 
 from kiosk.config import PolicySection
 from kiosk.model import Credential, Decision, Identity, Kind, Status
@@ -78,23 +79,46 @@ def _normalise(text: str) -> str:
 
 
 def person_key(identity: Identity, secret: bytes) -> str:
-    """A keyed hash naming one person across formats (name + birth year), for the re-entry guard.
-
-    Keyed with a per-kiosk secret so that the journal's keys cannot be matched against a list of
-    names without the secret; the journal drops them once the guard no longer needs them.
-    """
+    """A keyed hash naming one person across formats (name + birth year), for the re-entry guard."""
     material = f"{_normalise(identity.name)}|{identity.birth_date[:4]}".encode()
     return hmac.new(secret, material, hashlib.sha256).hexdigest()[:32]
 
 
-def load_secret(path: Path) -> bytes:
-    """The kiosk's person-key secret, made on first use, readable by the service user only."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        secret = os.urandom(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secret)
-        return secret
+class ReentryGuard:
+    """Who was admitted within the re-entry window, held in this process's memory only.
+
+    A name and a birth year are few enough to try them all (a dictionary of names times 80 birth
+    years), so any keyed hash of them that sits on the disk beside its key tells who came in. Here
+    neither touches the disk: the keys are HMACs under a secret made at start and kept only in
+    memory (so the memory holds no names either), and each is forgotten once the window has
+    passed. A restart forgets everyone: a visitor admitted just before it is admitted once more.
+    """
+
+    def __init__(self) -> None:
+        self._secret = os.urandom(32)
+        self._admitted: dict[str, dt.datetime] = {}  # key -> last admission
+        self._lock = threading.Lock()
+
+    def key(self, identity: Identity) -> str:
+        return person_key(identity, self._secret)
+
+    def admitted(self, key: str, at: dt.datetime) -> None:
+        with self._lock:
+            self._admitted[key] = max(at, self._admitted.get(key, at))
+
+    def admitted_since(self, key: str, since: dt.datetime) -> bool:
+        """Was this person admitted at or after ``since``? (what :class:`Policy` asks)"""
+        with self._lock:
+            last = self._admitted.get(key)
+        return last is not None and last >= since
+
+    def forget(self, before: dt.datetime) -> int:
+        """Drop everyone last admitted before ``before``; how many were dropped."""
+        with self._lock:
+            old = [key for key, at in self._admitted.items() if at < before]
+            for key in old:
+                del self._admitted[key]
+        return len(old)
+
+    def __len__(self) -> int:
+        return len(self._admitted)

@@ -15,10 +15,10 @@ T0 = dt.datetime(2026, 11, 29, 8, 0, tzinfo=dt.timezone.utc)
 PERSON = Identity("Nguyễn Văn An", "1990-01-01", "001090123456")
 
 
-def record(journal: Journal, at=T0, decision="pass", identity=None, key=None):
+def record(journal: Journal, at=T0, decision="pass", identity=None):
     return journal.record(kiosk_id="k1", venue="Cổng A", at=at, clock_synced=True, format="cccd",
                           status="valid", decision=decision, reason="checked_in", kind="identity",
-                          identity=identity, person_key=key)
+                          identity=identity)
 
 
 def test_wal_full_sync_and_recorded_migrations(tmp_path):
@@ -66,17 +66,6 @@ def test_undelivered_and_mark_delivered(tmp_path):
         assert [r["id"] for r in journal.undelivered(limit=10)] == ids[3:]
         assert journal.counts()["oldest_undelivered"] == "2026-11-29T08:00:03.000Z"
         assert journal.has_ids(ids + ["nope"]) == set(ids)
-
-
-def test_reentry_keys_and_forgetting(tmp_path):
-    with Journal(tmp_path / "j.db") as journal:
-        record(journal, key="abc")
-        record(journal, at=T0 + dt.timedelta(minutes=1), decision="fail", key="def")
-        assert journal.admitted_since("abc", T0 - dt.timedelta(minutes=10))
-        assert not journal.admitted_since("abc", T0 + dt.timedelta(seconds=1))
-        assert not journal.admitted_since("def", T0)  # refused visits do not count
-        assert journal.forget_person_keys(before=T0 + dt.timedelta(seconds=30)) == 1
-        assert not journal.admitted_since("abc", T0 - dt.timedelta(minutes=10))
 
 
 def test_meta(tmp_path):

@@ -7,7 +7,7 @@ import datetime as dt
 
 from kiosk.config import PolicySection
 from kiosk.model import Credential, Identity, Kind, Status
-from kiosk.policy import Policy, load_secret, person_key
+from kiosk.policy import Policy, ReentryGuard, person_key
 
 NOW = dt.datetime(2026, 11, 29, 8, tzinfo=dt.timezone.utc)
 ID = Credential("cccd", Status.VALID, Kind.IDENTITY, Identity("Nguyễn Văn An", "1990-01-01"))
@@ -61,15 +61,28 @@ def test_reentry_guard_window():
     assert off.decision == "pass"
 
 
-def test_person_key_matches_across_formats_and_is_keyed(tmp_path):
-    secret = load_secret(tmp_path / "s")
-    assert load_secret(tmp_path / "s") == secret and (tmp_path / "s").stat().st_mode & 0o077 == 0
+def test_person_key_matches_across_formats_and_is_keyed():
+    secret = b"k" * 32
     a = person_key(Identity("Nguyễn Văn An", "1990-01-01"), secret)
     b = person_key(Identity("NGUYEN VAN AN", "1990"), secret)
     assert a == b
     assert person_key(Identity("NGUYEN VAN AN", "1991"), secret) != a
     assert person_key(Identity("Nguyễn Văn An", "1990-01-01"), b"other secret") != a
     assert "NGUYEN" not in a
+
+
+def test_reentry_guard_remembers_within_the_window_and_forgets():
+    guard = ReentryGuard()
+    key = guard.key(Identity("Nguyễn Văn An", "1990-01-01"))
+    assert key == guard.key(Identity("NGUYEN VAN AN", "1990"))
+    assert ReentryGuard().key(Identity("NGUYEN VAN AN", "1990")) != key  # a new key each start
+    assert not guard.admitted_since(key, NOW - dt.timedelta(minutes=10))
+    guard.admitted(key, NOW)
+    assert guard.admitted_since(key, NOW - dt.timedelta(minutes=10))
+    assert not guard.admitted_since(key, NOW + dt.timedelta(seconds=1))
+    assert guard.forget(before=NOW) == 0 and len(guard) == 1
+    assert guard.forget(before=NOW + dt.timedelta(seconds=1)) == 1 and len(guard) == 0
+    assert not guard.admitted_since(key, NOW - dt.timedelta(minutes=10))
 
 
 def test_health_mode_counts_days_in_the_venue_time_zone():
