@@ -25,7 +25,7 @@ from kiosk import formats
 from kiosk.app import LEGACY_SECRET, build_kiosk
 from kiosk.formats.base import VerifyContext
 from kiosk.journal import MIGRATIONS, Journal
-from kiosk.visitors import Visitor, cccd_text, frames_for, make_person, pc_covid_text
+from kiosk.demo.visitors import Visitor, cccd_text, frames_for, make_person, pc_covid_text
 
 TODAY = dt.date.today()
 
