@@ -69,7 +69,7 @@ class InlineScreen:
 
 
 def make_screen(kind: str):
-    from drivers.screen import NullScreen
+    from kiosk.ports import NullScreen
     from drivers.screen.pygame_screen import PygameScreen
 
     if kind.startswith("null"):
@@ -116,7 +116,7 @@ def run_once(kind: str, frames) -> tuple[float, int, float, int, float, float]:
 
 def draw_costs(draws: int = 100) -> None:
     """Milliseconds per draw on one thread, by what is on screen (the render thread's cost)."""
-    from drivers.screen import StatusBar, View
+    from kiosk.ports import StatusBar, View
     from drivers.screen.pygame_screen import PygameScreen
     from kiosk.demo.visitors import render_frame
 

@@ -18,35 +18,17 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from kiosk.errors import CameraStalled, DriverError
+from kiosk.errors import CameraStalled, DriverError, EndOfStream
+from kiosk.ports import Frame
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"}
-
-
-@dataclass(frozen=True)
-class Frame:
-    image: np.ndarray  # greyscale, uint8, HxW
-    captured: float  # time.monotonic() when the frame was captured
-    index: int  # the source's frame counter
-    # seconds on the stream's own clock: capture time for a live camera, index / fps for a
-    # replay taken as fast as possible (so held codes and gaps last what the video says)
-    stream_time: float | None = None
-
-    @property
-    def at(self) -> float:
-        return self.captured if self.stream_time is None else self.stream_time
-
-
-class EndOfStream(DriverError):
-    """A replay without looping has shown its last frame."""
 
 
 class Source(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from drivers.camera import Frame
+from kiosk.ports import Frame
 from kiosk.errors import DriverError
 
 

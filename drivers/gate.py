@@ -158,9 +158,9 @@ class Gate:
                     self._outputs_changed.wait()
 
     def _beep(self, decision: str) -> None:
-        """The decision's buzzer pattern (kiosk.sounds), in the background; it replaces any other."""
+        """The decision's buzzer pattern (kiosk.ports.pattern_for), in the background; it replaces any other."""
         if self.buzzer is not None:
-            from kiosk.sounds import pattern_for
+            from kiosk.ports import pattern_for
 
             self.buzzer.blink(**pattern_for(decision).as_blink(), background=True)
 

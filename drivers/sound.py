@@ -1,5 +1,6 @@
 """Sound for a decision: a pattern played on a buzzer-like device, or as tones through a speaker
-(``pygame.mixer``, where there is a sound device). The patterns themselves are ``kiosk.sounds``."""
+(``pygame.mixer``, where there is a sound device). The patterns themselves are ports
+(``kiosk.ports.PASS``, ``FAIL``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kiosk.sounds import PATTERNS, Pattern
+from kiosk.ports import PATTERNS, Pattern
 
 log = logging.getLogger("kiosk.sounds")
 

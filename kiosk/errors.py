@@ -3,7 +3,8 @@
     KioskError
     ├── ConfigError(KioskError, ValueError)      bad configuration file
     ├── DriverError(KioskError, RuntimeError)    hardware could not be opened or used
-    │   └── CameraStalled(DriverError, TimeoutError)
+    │   ├── CameraStalled(DriverError, TimeoutError)   no frame for camera.stall_seconds
+    │   └── EndOfStream(DriverError)                   a replay without looping has ended
     ├── JournalError(KioskError, RuntimeError)   the local store failed (disk full, corrupt)
     ├── TrustError(KioskError, ValueError)       a trust list, key or bundle could not be used
     └── SyncError(KioskError, ConnectionError)   talking to the city server failed
@@ -18,7 +19,7 @@ The root and the three errors the protocol shares with the city (``ConfigError``
 from sync.errors import ConfigError, SyncError, TrustError
 from sync.errors import ProtocolError as KioskError
 
-__all__ = ["KioskError", "ConfigError", "DriverError", "CameraStalled", "JournalError", "TrustError", "SyncError"]
+__all__ = ["KioskError", "ConfigError", "DriverError", "CameraStalled", "EndOfStream", "JournalError", "TrustError", "SyncError"]
 
 
 class DriverError(KioskError, RuntimeError):
@@ -27,6 +28,10 @@ class DriverError(KioskError, RuntimeError):
 
 class CameraStalled(DriverError, TimeoutError):
     pass
+
+
+class EndOfStream(DriverError):
+    """A replay without looping has shown its last frame."""
 
 
 class JournalError(KioskError, RuntimeError):

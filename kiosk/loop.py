@@ -2,7 +2,7 @@
 
 One thread does all of it, frame by frame, so that the order that matters holds by construction:
 an entry is committed to the journal before the relay is energised. The camera's capture thread
-only keeps the newest frame (drivers.camera.LatestFrame); decoding never queues stale frames.
+only keeps the newest frame (see drivers/camera.py); decoding never queues stale frames.
 The watchdog is fed from here, after each processed frame: a loop that stops processing frames
 stops feeding it, whatever other threads still run.
 
@@ -22,14 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from drivers.camera import Camera, CameraStalled, EndOfStream, Frame
-from drivers.screen import NullScreen, StatusBar, View
 from kiosk import formats
-from kiosk.errors import DriverError, JournalError
+from kiosk.errors import CameraStalled, DriverError, EndOfStream, JournalError
 from kiosk.formats.base import VerifyContext
 from kiosk.journal import Entry, Journal
 from kiosk.model import Credential, Decision, Kind, Status
 from kiosk.policy import CLOCK_FLAG, Policy, ReentryGuard
+from kiosk.ports import Camera, Clock, Frame, Gate, NullScreen, Screen, StatusBar, View
 from kiosk.reasons import message
 
 log = logging.getLogger(__name__)
@@ -76,11 +75,11 @@ class Kiosk:
         *,
         camera: Camera,
         decoder,
-        gate,
+        gate: Gate,
         journal: Journal,
         trust,
-        clock,
-        screen=None,
+        clock: Clock,
+        screen: Screen | None = None,
         notifier=None,
         reentry: ReentryGuard | None = None,
         reopen_camera: Callable[[], Camera] | None = None,

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from drivers.camera import Camera, EndOfStream, LatestFrame, ReplaySource
+from drivers.camera import Camera, LatestFrame, ReplaySource
+from kiosk.ports import EndOfStream
 from kiosk.errors import CameraStalled, DriverError
 
 

@@ -9,7 +9,8 @@ import sqlite3
 import threading
 import time
 
-from drivers.camera import Camera, EndOfStream, Frame
+from drivers.camera import Camera
+from kiosk.ports import EndOfStream, Frame
 from kiosk.app import build_kiosk
 from kiosk.errors import DriverError
 from kiosk.demo.visitors import cccd_text, make_person, render_frame

@@ -14,13 +14,13 @@ import pytest
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 pygame = pytest.importorskip("pygame")
 
-from drivers.screen import StatusBar, View  # noqa: E402
 from drivers import sound  # noqa: E402
 from drivers.screen import painter as painting  # noqa: E402
 from drivers.screen import colours as palette  # noqa: E402
 from drivers.screen import fonts, pygame_screen  # noqa: E402
 from drivers.screen import texts as screen_texts  # noqa: E402
-from kiosk import sounds  # noqa: E402
+from kiosk import ports  # noqa: E402
+from kiosk.ports import StatusBar, View  # noqa: E402
 from kiosk.errors import DriverError  # noqa: E402
 from kiosk.reasons import MESSAGES  # noqa: E402
 
@@ -502,7 +502,8 @@ def test_a_display_that_cannot_open_is_a_driver_error(monkeypatch):
 
 
 def test_open_screen_opens_the_pygame_screen_the_config_asks_for(font):
-    from drivers.screen import NullScreen, open_screen
+    from drivers.screen import open_screen
+    from kiosk.ports import NullScreen
 
     config = SimpleNamespace(screen=section(fullscreen=True), kiosk=SimpleNamespace(venue="Cổng A"))
     screen = open_screen(config)
@@ -518,13 +519,13 @@ def test_open_screen_opens_the_pygame_screen_the_config_asks_for(font):
 
 
 def test_pass_and_fail_sound_different():
-    assert sounds.PASS.steps != sounds.FAIL.steps
-    assert len(sounds.PASS.steps) != len(sounds.FAIL.steps)
-    assert sounds.PASS.duration < sounds.FAIL.duration  # a pass is quick; a refusal insists
-    assert sounds.pattern_for("fail") is sounds.FAIL and sounds.pattern_for("whatever") is sounds.FAIL
-    assert sounds.PASS.as_blink() == {"on_time": 0.08, "off_time": 0.07, "n": 2}
+    assert ports.PASS.steps != ports.FAIL.steps
+    assert len(ports.PASS.steps) != len(ports.FAIL.steps)
+    assert ports.PASS.duration < ports.FAIL.duration  # a pass is quick; a refusal insists
+    assert ports.pattern_for("fail") is ports.FAIL and ports.pattern_for("whatever") is ports.FAIL
+    assert ports.PASS.as_blink() == {"on_time": 0.08, "off_time": 0.07, "n": 2}
     with pytest.raises(ValueError):
-        sounds.Pattern("odd", ((0.1, 0.1), (0.3, 0.1)), (440, 440)).as_blink()
+        ports.Pattern("odd", ((0.1, 0.1), (0.3, 0.1)), (440, 440)).as_blink()
 
 
 def test_a_pattern_plays_on_a_gpiozero_buzzer():
@@ -536,11 +537,11 @@ def test_a_pattern_plays_on_a_gpiozero_buzzer():
     try:
         buzzer = Buzzer(17)
         slept = []
-        sound.play_on(buzzer, sounds.FAIL, sleep=slept.append)
+        sound.play_on(buzzer, ports.FAIL, sleep=slept.append)
         states = [s.state for s in Device.pin_factory.pin(17).states]
         # on, off for each beep; the buzzer left off
         assert states[-6:] == [True, False] * 3 and states[-1] is False
-        assert slept == [t for step in sounds.FAIL.steps for t in step if t]
+        assert slept == [t for step in ports.FAIL.steps for t in step if t]
         buzzer.close()
     finally:
         Device.pin_factory.close()
@@ -551,13 +552,13 @@ def test_a_stopped_pattern_leaves_the_buzzer_off():
     calls = []
     device = SimpleNamespace(on=lambda: calls.append("on"), off=lambda: calls.append("off"))
     stop = threading.Event()
-    sound.play_on(device, sounds.FAIL, sleep=lambda _s: stop.set(), stop=stop)
+    sound.play_on(device, ports.FAIL, sleep=lambda _s: stop.set(), stop=stop)
     assert calls == ["on", "off", "off"]
 
 
 def test_tones_have_the_pattern_rhythm():
     rate = 8000
-    for pattern in (sounds.PASS, sounds.FAIL):
+    for pattern in (ports.PASS, ports.FAIL):
         samples = sound.tone_samples(pattern, rate)
         assert samples.dtype == np.int16
         assert len(samples) == pytest.approx(pattern.duration * rate, abs=len(pattern.steps))
@@ -572,8 +573,8 @@ def test_the_speaker_plays_through_the_mixer():
     if speaker is None:
         pytest.skip("SDL has no dummy audio driver here")
     try:
-        assert speaker.length("pass") == pytest.approx(sounds.PASS.duration, abs=0.01)
-        assert speaker.length("fail") == pytest.approx(sounds.FAIL.duration, abs=0.01)
+        assert speaker.length("pass") == pytest.approx(ports.PASS.duration, abs=0.01)
+        assert speaker.length("fail") == pytest.approx(ports.FAIL.duration, abs=0.01)
         speaker.play("pass")
         speaker.play("fail")  # cuts the pass short, no error
     finally:

@@ -11,8 +11,7 @@ from drivers.screen.colours import AMBER, GREEN, HEADER, INK, MUTED, OUTLINE, PA
 from drivers.screen.fonts import Text, nfc
 from drivers.screen.icons import draw_tick_or_cross, draw_warning
 from drivers.screen.texts import CARD_TITLE, ERROR_TEXT, IDLE_EN, IDLE_VI, status_items
-from drivers.screen import StatusBar, View
-from kiosk.reasons import message as reason_message
+from kiosk.ports import StatusBar, View
 
 RESULT_STATES = ("pass", "fail")
 
@@ -346,9 +345,7 @@ class Painter:
     def _draw_card_text(self, surface: Any, view: View) -> list:
         _cx, _cy, _r, x, width = self._card_geometry()
         title_vi, title_en = CARD_TITLE[view.state]
-        reason = reason_message(view.reason) if view.reason else None
-        msg_vi = view.message_vi or (reason.vi if reason else "")
-        msg_en = view.message_en or (reason.en if reason else "")
+        msg_vi, msg_en = view.message_vi, view.message_en  # the view carries the reason's words
         blocks = [_Block(title_vi, 44, WHITE, bold=True), _Block(title_en, 24, WHITE, gap=2)]
         if msg_vi and nfc(msg_vi).casefold() != nfc(title_vi).casefold():
             blocks += [_Block(msg_vi, 30, WHITE, bold=True, gap=18), _Block(msg_en, 21, WHITE, gap=4)]

@@ -42,7 +42,7 @@ from typing import Any
 from drivers.screen.fonts import Text, find_font
 from drivers.screen.painter import RESULT_STATES, Painter
 from kiosk.errors import DriverError
-from drivers.screen import View
+from kiosk.ports import View
 
 log = logging.getLogger("kiosk.screen")
 

@@ -4,7 +4,7 @@ and the status bar's items."""
 from __future__ import annotations
 
 from drivers.screen.colours import AMBER, GREEN, GREY, RED
-from drivers.screen import StatusBar
+from kiosk.ports import StatusBar
 
 # text on the error screens: state -> (title vi, title en, hint vi, hint en)
 ERROR_TEXT: dict[str, tuple[str, str, str, str]] = {

@@ -138,7 +138,7 @@ def _headless_screen(config):
         section = type(config.screen)(driver="pygame", fullscreen=False)
         return PygameScreen(section, venue=config.kiosk.venue)
     except Exception:  # the demo runs without a screen where pygame cannot
-        from drivers.screen import NullScreen
+        from kiosk.ports import NullScreen
 
         return NullScreen()
 

@@ -42,7 +42,7 @@ def add_arguments(parser) -> None:
 
 def sample_view(state: str, venue: str = SAMPLE_VENUE, reason: str | None = None):
     """The view drawn for ``state``: a camera frame with a real decoded outline, or a card."""
-    from drivers.screen import StatusBar, View
+    from kiosk.ports import StatusBar, View
     from kiosk.model import Identity
     from kiosk.reasons import message
 

@@ -263,7 +263,8 @@ def check_buzzer(state: _State) -> str:
 
 
 def check_screen(state: _State) -> str:
-    from drivers.screen import View, open_screen
+    from drivers.screen import open_screen
+    from kiosk.ports import View
 
     if state.config.screen.driver == "none":
         raise Skip('no screen (screen.driver = "none")')
