@@ -15,10 +15,12 @@ Failures, and what happens (see ``sync/PROTOCOL.md``):
   exponential backoff and full jitter (``sync.max_backoff_seconds`` at most), or the server's
   ``Retry-After`` if it says longer, then try again;
 - 401/403: :class:`~sync.errors.AuthError`; the token file is read again before the next try;
-- any other 4xx for a batch: :class:`~sync.errors.BatchRefused`. Entries the server names are
-  quarantined (kept, reported, not re-sent as they are) and the rest re-sent at once; if it
-  names none, the batch is split in halves until the bad entry is alone, then quarantined. So a
-  bad entry is never retried forever and never blocks the others.
+- any other 4xx for a batch: :class:`~sync.errors.BatchRefused`. The rest of the batch is
+  re-sent at once without the entries the server names; if it names none, the batch is split in
+  halves until the bad entry is alone. Those entries are quarantined (kept, reported, not re-sent
+  as they are) once the server takes others in the same or a later batch; a server that refuses
+  everything quarantines nothing (:meth:`Uploader.deliver`). So a bad entry is never retried
+  forever and never blocks the others, and a broken server cannot empty the queue.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ log = logging.getLogger("kiosk.sync")
 BACKOFF_BASE_SECONDS = 1.0
 MAX_RETRY_AFTER_SECONDS = 86400.0
 PURGE_EVERY_SECONDS = 3600.0
+# wholly refused batches in a row after which a pass stops: the server refuses everything
+MAX_REFUSED_BATCHES = 20
 
 
 def _now_iso() -> str:
@@ -126,7 +130,7 @@ class Uploader:
         self.session = session or self._make_session()
         self._token: str | None = None
         self.delivered_total = 0  # over the life of this uploader, including interrupted passes
-        self._acked_this_pass = False
+        self._acked = False  # did the server take any entry of the current batch
         self.bundles = (
             BundleStore(Path(config.kiosk.state_dir), config.sync.bundle_public_key)  # as config.journal_path does
             if config.sync.bundle_public_key else None
@@ -219,21 +223,14 @@ class Uploader:
         raise BatchRefused(f"server refused the request ({status}: {detail})", status, refused)
 
     # ------------------------------------------------------------------ entries
-    def send_batch(self, rows: list[dict]) -> tuple[int, int]:
-        """Deliver ``rows``; return (delivered, quarantined).
+    def send_batch(self, rows: list[dict]) -> tuple[int, dict[str, tuple[int, str]]]:
+        """Deliver ``rows``; return (delivered, refused), ``refused`` mapping the ids the server
+        would not take to (status, reason). Nothing is quarantined here: :meth:`deliver` decides.
 
-        Raises TransientError/AuthError, or BatchRefused when the server refuses every entry
-        without naming any (a server-wide problem, such as a protocol mismatch: quarantining the
-        whole journal would be wrong, so nothing is quarantined and the loop waits).
+        Raises TransientError/AuthError.
         """
-        delivered, quarantined, suspects = self._send(rows)
-        if suspects:
-            if self._acked_this_pass:  # the server takes other entries: these ones are bad
-                quarantined += self._quarantine(suspects)
-            else:
-                status, reason = next(iter(suspects.values()))
-                raise BatchRefused(f"the server refuses every entry ({reason}); nothing quarantined", status)
-        return delivered, quarantined
+        delivered, _, suspects = self._send(rows)
+        return delivered, suspects
 
     def _send(self, rows: list[dict]) -> tuple[int, int, dict[str, tuple[int, str]]]:
         if not rows:
@@ -253,23 +250,22 @@ class Uploader:
         sent = {row["id"] for row in rows}
         ids = [entry_id for entry_id in acked if isinstance(entry_id, str) and entry_id in sent]
         if ids:
-            self._acked_this_pass = True
+            self._acked = True
         delivered = self.journal.mark_delivered(ids, _now_iso()) if ids else 0
         return delivered, 0, {}
 
     def _refused(self, rows: list[dict], exc: BatchRefused) -> tuple[int, int, dict[str, tuple[int, str]]]:
         batch_ids = {row["id"] for row in rows}
-        named = {entry_id: reason for entry_id, reason in exc.refused.items() if entry_id in batch_ids}
-        if named:  # the server said which: quarantine those, send the rest at once
-            quarantined = self._quarantine({k: (exc.status, v) for k, v in named.items()})
-            delivered, more, suspects = self._send([row for row in rows if row["id"] not in named])
-            return delivered, quarantined + more, suspects
-        if len(rows) == 1:  # alone and still refused: a suspect, quarantined if others get through
+        named = {entry_id: (exc.status, reason) for entry_id, reason in exc.refused.items() if entry_id in batch_ids}
+        if named:  # the server said which: suspects all; the rest sent again at once
+            delivered, _, suspects = self._send([row for row in rows if row["id"] not in named])
+            return delivered, 0, {**named, **suspects}
+        if len(rows) == 1:  # alone and still refused: a suspect
             return 0, 0, {rows[0]["id"]: (exc.status, str(exc))}
         half = len(rows) // 2  # the server did not say which: halve until the bad entry is alone
         first = self._send(rows[:half])
         second = self._send(rows[half:])
-        return first[0] + second[0], first[1] + second[1], {**first[2], **second[2]}
+        return first[0] + second[0], 0, {**first[2], **second[2]}
 
     def _quarantine(self, reasons: dict[str, tuple[int, str]]) -> int:
         n = self.journal.quarantine({k: f"{status}: {reason}" for k, (status, reason) in reasons.items()}, _now_iso())
@@ -281,24 +277,42 @@ class Uploader:
     def deliver(self) -> PassResult:
         """Send every sendable entry, batch by batch, in journal order; return what was done.
 
-        Raises TransientError or AuthError on the first batch that cannot be sent (what was
-        delivered before it stays delivered).
+        The protocol's rule on refusals (sync/PROTOCOL.md, "Quarantine"): the entries the server
+        refuses, named or found by halving, are *suspects*; they are quarantined only once the
+        server takes other entries in the same or a later batch of this pass (so the fault is
+        theirs). A server that refuses everything it is sent quarantines nothing: after
+        ``MAX_REFUSED_BATCHES`` wholly refused batches, or at the end of the journal, this raises
+        BatchRefused and the loop waits. Raises TransientError or AuthError on the first batch
+        that cannot be sent (what was delivered before it stays delivered).
         """
         result = PassResult()
         started = time.perf_counter()
         after = 0
-        self._acked_this_pass = False
+        held: dict[str, tuple[int, str]] = {}
+        refused_batches = 0
         while not self.stop.is_set():
             rows = self.journal.sendable(self.sync.batch_size, after)
             if not rows:
                 break
-            delivered, quarantined = self.send_batch(rows)
+            self._acked = False
+            delivered, suspects = self.send_batch(rows)
             result.delivered += delivered
             self.delivered_total += delivered
-            result.quarantined += quarantined
             result.batches += 1
             after = rows[-1]["seq"]
+            held.update(suspects)
+            if held and self._acked:  # the server takes entries: the ones it refused are bad
+                result.quarantined += self._quarantine(held)
+                held, refused_batches = {}, 0
+            elif held:
+                refused_batches += 1
+                if refused_batches >= MAX_REFUSED_BATCHES:
+                    break
         result.seconds = time.perf_counter() - started
+        if held:
+            status, reason = next(iter(held.values()))
+            raise BatchRefused(f"the server refuses every entry it was sent ({len(held)}: {reason}); "
+                               "nothing quarantined", status)
         return result
 
     # ------------------------------------------------------------------ bundles, heartbeat

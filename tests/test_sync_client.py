@@ -268,3 +268,33 @@ def test_sync_stops_promptly_on_request(city, tmp_path):
         stop.set()
         thread.join(timeout=10)
         assert not thread.is_alive()
+
+
+def _record_bad(config, count):
+    """Entries the city refuses by name (an unknown status), as a kiosk of another version might send."""
+    with Journal(config.journal_path) as journal:
+        return [journal.record(kiosk_id=config.kiosk.id, venue="Office A", at=dt.datetime.now(dt.timezone.utc),
+                               clock_synced=True, format="pc-covid", status="not-a-status", decision="pass",
+                               reason="x", kind="identity").id for _ in range(count)]
+
+
+def test_a_422_naming_every_entry_quarantines_nothing(city, tmp_path, caplog):
+    """Issue 14, item 4: the old uploader quarantined the whole journal (1 638/1 638)."""
+    config = _kiosk(city, tmp_path, batch_size=10)
+    _record_bad(config, 35)
+    journal, uploader = _upload(config)
+    with journal, caplog.at_level(logging.ERROR, logger="kiosk.sync"):
+        assert uploader.run(once=True) == 35
+        assert journal.sync_counts()["quarantined"] == 0
+    assert "refuses every entry" in caplog.text and "quarantined:" not in caplog.text
+
+
+def test_refused_entries_ahead_of_good_ones_are_quarantined_and_do_not_block_them(city, tmp_path):
+    config = _kiosk(city, tmp_path, batch_size=10)
+    bad = _record_bad(config, 25)  # three batches the server refuses wholly, then good ones
+    good = fill_journal(config, 15)
+    journal, uploader = _upload(config)
+    with journal:
+        assert uploader.run(once=True) == 25
+        assert sorted(row["id"] for row in journal.quarantined(limit=100)) == sorted(bad)
+    assert sorted(row["id"] for row in city.entries()) == sorted(good)
