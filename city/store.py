@@ -46,13 +46,12 @@ from city.storage import open_engine
 from city.storage.base import ENTRY_COLUMNS, EntryFilter, IndexedRow, MigrationContext, Progress, midnight
 from city.storage.migrations import latest_version
 from sync import bundles, seal
-from sync.wire import DECISIONS, STATUSES, Status, parse_iso, utc_iso
+from sync.wire import DECISIONS, STATUSES, Status, parse_iso, text_problem, utc_iso
 
 log = logging.getLogger("kiosk.city")
 
 MAX_BATCH_ENTRIES = 10_000
 MAX_IDENTITY_BYTES = 4096
-MAX_TEXT = 200
 # a kiosk's clock, when synchronised, is not a day ahead: later times are forged or broken
 MAX_FUTURE = dt.timedelta(days=1)
 
@@ -146,14 +145,12 @@ class InvalidBatch(ValueError):
         self.refused = refused or []
 
 
-def _text(entry: dict, key: str, problems: list[str], *, required: bool = True, limit: int = MAX_TEXT) -> str:
-    value = entry.get(key, "" if not required else None)
-    if not isinstance(value, str) or (required and not value):
-        problems.append(f"{key}: expected a non-empty string")
-        return ""
-    if len(value) > limit:
-        problems.append(f"{key}: longer than {limit} characters")
-    return value
+def _text(entry: dict, key: str, problems: list[str]) -> str:
+    value = entry.get(key)
+    problem = text_problem(key, value)
+    if problem:
+        problems.append(f"{key}: {problem}")
+    return value if isinstance(value, str) else ""
 
 
 def validate_entry(entry: Any, kiosk_id: str | None, latest: str | None = None,
@@ -195,18 +192,18 @@ def validate_entry(entry: Any, kiosk_id: str | None, latest: str | None = None,
         problems.append("clock_synced: expected true or false")
     elif clock_synced and at is not None and latest is not None and at > latest:
         problems.append("at: more than a day ahead of the city's clock")
-    fmt = _text(entry, "format", problems, limit=40)
-    status = _text(entry, "status", problems, limit=40)
+    fmt = _text(entry, "format", problems)
+    status = _text(entry, "status", problems)
     if status and status not in STATUSES:
         problems.append(f"status: {status!r} is not a known status")
-    decision = _text(entry, "decision", problems, limit=10)
+    decision = _text(entry, "decision", problems)
     if decision and decision not in DECISIONS:
         problems.append("decision: expected pass or fail")
     elif decision == "pass" and status in STATUSES and status != Status.VALID:
         # the policy refuses every credential that is not valid; a guard's override is recorded as valid
         problems.append(f"decision: pass is impossible for a {status} credential")
-    reason = _text(entry, "reason", problems, limit=80)
-    kind = _text(entry, "kind", problems, limit=40)
+    reason = _text(entry, "reason", problems)
+    kind = _text(entry, "kind", problems)
     flags = entry.get("flags", [])
     if not isinstance(flags, list) or not all(isinstance(f, str) and 0 < len(f) <= 60 and "," not in f for f in flags) or len(flags) > 20:
         problems.append("flags: expected a list of short strings")
@@ -288,9 +285,10 @@ class CityStore:
         """Register a kiosk for ``venues`` (default: a venue named as the kiosk), or re-enrol it:
         the old token stops working and the venues are replaced. Return its new token."""
         venues = list(dict.fromkeys(venues or [kiosk_id]))
-        for name, what in [(kiosk_id, "a kiosk id"), *((venue, "a venue") for venue in venues)]:
-            if not name or len(name) > MAX_TEXT or not name.isprintable():
-                raise ValueError(f"{what} is 1 to {MAX_TEXT} printable characters")
+        for name, field_name in [(kiosk_id, "kiosk_id"), *((venue, "venue") for venue in venues)]:
+            problem = text_problem(field_name, name)
+            if problem:
+                raise ValueError(f"{'a kiosk id' if field_name == 'kiosk_id' else 'a venue'}: {problem}")
         token = secrets.token_urlsafe(32)
         self.engine.upsert_kiosk(kiosk_id, token_hash(token), now_iso())
         with self.engine.transaction() as tx:

@@ -21,6 +21,7 @@ from pathlib import Path
 from kiosk.errors import ConfigError
 from sync.content import RecoveryRules, TestRules, VaccinationRules, rule_problems
 from sync.schema import build, opt, resolve_path
+from sync.wire import text_problem
 
 FORMAT_IDS = ("eu-dcc", "shc", "pc-covid", "cccd")
 
@@ -170,6 +171,10 @@ def parse(data: dict, base: Path | None = None, source: str = "") -> tuple[Confi
 
 def _cross_checks(config: Config) -> list[str]:
     problems = []
+    for key, wire_field in (("id", "kiosk_id"), ("venue", "venue")):  # what the city would refuse
+        problem = text_problem(wire_field, getattr(config.kiosk, key))
+        if problem:
+            problems.append(f"kiosk.{key}: {problem} (the city refuses entries otherwise)")
     if config.camera.driver == "replay" and not config.camera.replay_path:
         problems.append("camera.replay_path: required when camera.driver is \"replay\"")
     pins = {}

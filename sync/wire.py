@@ -37,6 +37,26 @@ EXPORT_FORMAT = "kiosk-export/1"
 STATUSES = frozenset(status.value for status in Status)
 DECISIONS = frozenset({"pass", "fail"})
 
+# The text fields of an entry (PROTOCOL.md, "Upload"): each non-empty, at most this many
+# characters. The city refuses an entry over them; `kiosk check-config` refuses a kiosk id or a
+# venue the city would refuse, so no kiosk records entries the city will never take.
+TEXT_LIMITS: dict[str, int] = {
+    "kiosk_id": 200, "venue": 200, "format": 40, "status": 40, "decision": 10, "reason": 80, "kind": 40,
+}
+PRINTABLE_FIELDS = frozenset({"kiosk_id", "venue"})  # names the city's admins read and enrol
+
+
+def text_problem(field: str, value: Any) -> str | None:
+    """What is wrong with ``value`` as the entry's text field ``field`` (None: nothing)."""
+    if not isinstance(value, str) or not value:
+        return "expected a non-empty string"
+    limit = TEXT_LIMITS[field]
+    if len(value) > limit:
+        return f"longer than {limit} characters"
+    if field in PRINTABLE_FIELDS and not value.isprintable():
+        return "expected printable characters only"
+    return None
+
 
 def utc_iso(instant: dt.datetime) -> str:
     """ISO 8601 in UTC with a Z and milliseconds: sorts as text, reads as time."""
