@@ -326,6 +326,9 @@ def _entry(**changes) -> list:
         (_dcc(ver=None), "ver"),
         (_dcc(nam={"fn": "Nguyen"}), "nam.fnt"),
         (_dcc(dob=None), "dob"),
+        (_dcc(dob="\uff11\uff19\uff19\uff11-04-30"), "dob"),  # full-width digits
+        (_dcc(dob="\u0661\u0669\u0669\u0661"), "dob"),  # Arabic-Indic digits
+        (_dcc(dob="30.04.1991"), "dob"),
         (_dcc(v=None), "exactly one of v, t, r"),
         (_dcc(t=[{"tg": "840539006"}]), "exactly one of v, t, r"),
         (_dcc(v=[]), "list of 1"),

@@ -86,3 +86,40 @@ def test_recognition_by_shape_and_unknown_text():
     cred = verify("https://example.com/", NOW)
     assert (cred.format, cred.status) == ("unknown", Status.UNSUPPORTED)
     assert verify("x" * 100_000, NOW).status is Status.MALFORMED
+
+
+# --------------------------------------------------------------------------- lookalike digits
+# Python's \d and int() take any script's decimal digits; an ID number or date in full-width,
+# Arabic-Indic, Devanagari or mathematical digits must be refused, not recorded as another string.
+LOOKALIKES = {
+    "full-width": 0xFF10,
+    "arabic-indic": 0x0660,
+    "devanagari": 0x0966,
+    "mathematical bold": 0x1D7CE,
+}
+
+
+def lookalike(text: str, zero: int) -> str:
+    return "".join(chr(zero + int(c)) if c.isascii() and c.isdigit() else c for c in text)
+
+
+@pytest.mark.parametrize("zero", LOOKALIKES.values(), ids=LOOKALIKES.keys())
+@pytest.mark.parametrize("field", [0, 1, 3, 6], ids=["CCCD number", "CMND number", "birth date", "issue date"])
+def test_cccd_numeric_fields_take_ascii_digits_only(field, zero):
+    fields = CCCD.split("|")
+    fields[field] = lookalike(fields[field], zero)
+    assert verify("|".join(fields), NOW).status is Status.MALFORMED
+
+
+@pytest.mark.parametrize("zero", LOOKALIKES.values(), ids=LOOKALIKES.keys())
+@pytest.mark.parametrize("text, field", [
+    ("001090123456|TRAN THI B|1985|1|abcdef12|ext", 2),
+    (PC_COVID, 2),
+    (PC_COVID, 3),
+    (PC_COVID, 0),
+], ids=["birth year", "birth date", "identifier type", "document number"])
+def test_pc_covid_numeric_fields_take_ascii_digits_only(text, field, zero):
+    assert verify(text, NOW).status is Status.VALID
+    fields = text.split("|")
+    fields[field] = lookalike(fields[field], zero)
+    assert verify("|".join(fields), NOW).status is Status.MALFORMED

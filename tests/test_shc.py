@@ -283,6 +283,19 @@ def test_assemble_chunks(issuer, trust):
     assert assemble_chunks([]) is None
 
 
+def test_lookalike_digits_in_a_chunk_header_or_the_birth_date(issuer, trust):
+    """ASCII digits only: Python's \\d and int() take full-width digits too."""
+    whole = card(issuer)
+    parts = chunk(whole, 3)
+    full_width = parts[1].replace("shc:/2/3/", "shc:/\uff12/\uff13/", 1)
+    assert full_width != parts[1]
+    assert assemble_chunks([parts[0], full_width, parts[2]]) is None
+    assert check(full_width, trust).status is Status.MALFORMED
+    odd = Identity(PERSON.name, "\uff11\uff19\uff19\uff10-05-01")
+    credential = check(vaccinated(issuer, odd, dt.date(2024, 3, 1), nbf=ISSUED), trust)
+    assert credential.status is Status.VALID and credential.identity.birth_date == ""
+
+
 # --------------------------------------------------------------------------- issuer loading
 
 

@@ -25,9 +25,9 @@ def _century_digit(sex: str, year: int) -> int:
 
 def parse(text: str, today) -> Identity:
     number, old_number, name, birth, gender, address, issued = split_fields(text, FIELDS)
-    if not re.fullmatch(r"\d{12}", number):
+    if not re.fullmatch(r"[0-9]{12}", number):
         raise Invalid("ID number must be 12 digits")
-    if old_number and not re.fullmatch(r"\d{9}", old_number):
+    if old_number and not re.fullmatch(r"[0-9]{9}", old_number):
         raise Invalid("old ID (CMND) number must be 9 digits or empty")
     province = int(number[:3])
     if not 1 <= province <= 96:

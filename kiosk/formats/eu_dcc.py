@@ -58,7 +58,10 @@ TEST_DETECTED = "260373001"
 _SEMANTIC_TAGS = (0, 1, 2, 3, 4, 5, 21, 22, 23, 24, 25, 28, 29, 30, 32, 33, 34, 35, 36, 37, 38,
                   52, 54, 100, 256, 258, 260, 261, 1004, 55799)
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# the schema's birth date: a year, year-month or full date (some issuers add a time); ASCII digits
+# only ([0-9], not \d: Python's \d matches full-width and other scripts' digits too)
+_DOB = re.compile(r"([0-9]{4}(-[0-9]{2}){0,2}(T[0-9:.]+(Z|[+-][0-9]{2}:?[0-9]{2})?)?)?")
 _COUNTRY = re.compile(r"^[A-Z]{2,3}\Z")
 
 
@@ -289,6 +292,8 @@ def parse_dcc(dcc: Any) -> tuple[Kind, Identity, tuple, list]:
     dob = dcc.get("dob")
     if not isinstance(dob, str):
         raise _malformed("DCC field dob missing or not text")
+    if not _DOB.fullmatch(dob):
+        raise _malformed("DCC field dob is not a date")
     present = [key for key in ("v", "t", "r") if dcc.get(key) is not None]
     if len(present) != 1:
         raise _malformed(f"DCC must hold exactly one of v, t, r (holds {len(present)})")

@@ -1,7 +1,9 @@
-"""Shared checks for the unsigned Vietnamese identity codes (PC-Covid personal QR, chip ID card).
+r"""Shared checks for the unsigned Vietnamese identity codes (PC-Covid personal QR, chip ID card).
 
 They carry no signature that can be checked publicly, so verification is well-formedness: the
-right number of fields, digits where digits belong, real dates in the past.
+right number of fields, digits where digits belong, real dates in the past. Digits are ASCII
+``[0-9]`` only, never ``\d``: Python's ``\d`` (and ``int()``) accept full-width and other
+scripts' digits, so a lookalike number would pass and be recorded as a different string.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def split_fields(text: str, count: int) -> list[str]:
 def parse_date(value: str, field: str, today: dt.date) -> dt.date:
     """ddMMyyyy or dd/MM/yyyy (as printed on Vietnamese documents), in the past, after 1900."""
     digits = value.replace("/", "").replace("-", "")
-    if not re.fullmatch(r"\d{8}", digits):
+    if not re.fullmatch(r"[0-9]{8}", digits):
         raise Invalid(f"{field} is not a date ddMMyyyy")
     try:
         date = dt.date(int(digits[4:]), int(digits[2:4]), int(digits[:2]))

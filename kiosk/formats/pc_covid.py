@@ -22,14 +22,14 @@ def parse(text: str, today) -> Identity:
     if not re.fullmatch(r"[0-9A-Z*]{6,20}", document) or document.count("*") > len(document) - 3:
         raise Invalid("document number must be 6-20 digits or capitals, at most partly masked")
     name = check_name(name, ascii_upper=True)
-    if re.fullmatch(r"\d{4}", birth):
+    if re.fullmatch(r"[0-9]{4}", birth):
         year = int(birth)
         if not 1900 <= year <= today.year:
             raise Invalid("birth year is out of range")
         birth_date = str(year)
     else:
         birth_date = parse_date(birth, "birth date", today).isoformat()
-    if not re.fullmatch(r"\d{1,2}", id_type):
+    if not re.fullmatch(r"[0-9]{1,2}", id_type):
         raise Invalid("identifier type must be a number")
     if not re.fullmatch(r"[0-9A-Za-z-]{4,64}", qid):
         raise Invalid("QR id must be 4-64 letters or digits")

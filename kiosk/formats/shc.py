@@ -44,7 +44,7 @@ COVID19 = "840539006"  # SNOMED CT: COVID-19 (the disease every SHC immunization
 # A card issued a moment "in the future" is usually a kiosk clock a little behind the issuer's.
 NBF_SKEW_SECONDS = 300
 
-_CHUNK = re.compile(r"(\d+)/(\d+)/(\d*)")
+_CHUNK = re.compile(r"([0-9]+)/([0-9]+)/([0-9]*)")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 # byte 0xAB (digits "AB" read as hex) -> the character 10*A + B + 45; 0 = not a valid pair
 _PAIR_TABLE = bytes(
@@ -250,7 +250,7 @@ def _identity(patient: dict) -> Identity:
         if not name and isinstance(first.get("text"), str):
             name = " ".join(first["text"].split())
     birth = patient.get("birthDate")
-    birth_date = birth if isinstance(birth, str) and re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", birth) else ""
+    birth_date = birth if isinstance(birth, str) and re.fullmatch(r"[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?", birth) else ""
     return Identity(name=name[:MAX_NAME], birth_date=birth_date, document="")
 
 
