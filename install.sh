@@ -35,7 +35,8 @@ readonly SYSTEM_PYTHON=/usr/bin/python3
 readonly APT_COMMON=(python3 python3-venv python3-pip ca-certificates libzbar0 fonts-dejavu-core
     python3-numpy python3-pygame libsdl2-2.0-0 libsdl2-ttf-2.0-0 libsdl2-image-2.0-0)
 readonly APT_PI=(python3-picamera2 python3-libcamera python3-lgpio)
-readonly APT_DEV=(python3-venv libzbar0 fonts-dejavu-core)
+# chromium: the city console's browser tests (headless, driven by Playwright; no browser download)
+readonly APT_DEV=(python3-venv libzbar0 fonts-dejavu-core chromium)
 # pip must not replace Debian's numpy under picamera2 (its C parts are built against 1.x)
 readonly PIP_CONSTRAINTS="numpy<2"
 

@@ -45,8 +45,11 @@ PURGE_EVERY_SECONDS = 3600.0
 def app_from_environment():
     """The app factory each ``serve`` worker process calls: its own store and connections."""
     settings = json.loads(os.environ[SERVE_ENV])
+    from city.console.pages import ConsoleSettings
+
     store = CityStore(settings["data"], settings.get("db"), retention_days=settings.get("retention_days"))
-    return create_app(store, close_store=True, daily_quota=settings.get("daily_quota", DAILY_QUOTA))
+    return create_app(store, close_store=True, daily_quota=settings.get("daily_quota", DAILY_QUOTA),
+                      console=ConsoleSettings(**settings.get("console", {})))
 
 
 class BodyRefused(ValueError):
@@ -98,9 +101,11 @@ def _purge_loop(store: CityStore, stop: threading.Event) -> None:
 
 
 def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, close_store: bool = False,
-               daily_quota: int | None = DAILY_QUOTA):
-    """The ASGI app serving one city's store. ``daily_quota``: entries a kiosk may have stored
-    per UTC day before its uploads are answered 429 (None or 0: no quota).
+               daily_quota: int | None = DAILY_QUOTA, console: Any = None):
+    """The ASGI app serving one city's store: the kiosk API, and the web console under
+    ``/console/`` (``console``: its :class:`city.console.pages.ConsoleSettings`, defaults if None).
+    ``daily_quota``: entries a kiosk may have stored per UTC day before its uploads are answered
+    429 (None or 0: no quota).
 
     Database work runs in the threadpool (never on the event loop), so a slow write or a
     trace never holds up other requests. With a retention window, a thread removes expired
@@ -123,8 +128,12 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
             if close_store:
                 store.close()
 
+    from city.console.pages import Console, ConsoleSettings
+
     app = FastAPI(title="kiosk-city", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.store = store
+    app.state.console = Console(store, console or ConsoleSettings())
+    app.state.console.mount(app)
 
     def error(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

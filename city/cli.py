@@ -10,6 +10,9 @@
                        [--from DATE] [--to DATE] [--minutes N] [--json]
     kiosk-city import  FILE --data DIR [--receipt OUT] [--allow-unknown-kiosk] [--retention-days N]
     kiosk-city kiosks  --data DIR [--json]
+    kiosk-city user    add NAME --role admin|tracer|viewer [--password-file F] --data DIR
+    kiosk-city user    list | disable NAME | enable NAME | passwd NAME [--password-file F]  --data DIR
+    kiosk-city audit   --data DIR [--json] [--limit N]
 
 Every command takes ``--db postgresql://...`` (or ``$KIOSK_CITY_DB``) to keep the database in
 PostgreSQL instead of ``DIR/city.db``; the keys stay in ``DIR``. Exit status: 0 success, 1 a
@@ -81,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate chain")
     p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--time-zone", default="Asia/Ho_Chi_Minh", metavar="ZONE",
+                   help="the city's time zone: the console shows times and reads dates in it (default Asia/Ho_Chi_Minh)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="worker processes (default 1); each has its own database connections")
     p.add_argument("--daily-quota", type=int, default=None, metavar="N",
@@ -143,6 +148,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("kiosks", help="enrolled kiosks, last contact and last heartbeat")
     data(p)
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("user", help="console accounts: add, list, disable, enable, passwd")
+    users = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    u = users.add_parser("add", help="add an account (asks for the password unless --password-file)")
+    u.add_argument("name", metavar="NAME")
+    u.add_argument("--role", required=True, choices=("admin", "tracer", "viewer"),
+                   help="admin: bundles and the audit log; tracer: the trace page; viewer: kiosks and masked entries")
+    u.add_argument("--password-file", metavar="F", help="read the password from the first line of this file")
+    data(u)
+    u = users.add_parser("list", help="every account, its role and state")
+    data(u)
+    for action, text in (("disable", "stop an account signing in (its sessions end at once)"),
+                         ("enable", "let a disabled account sign in again")):
+        u = users.add_parser(action, help=text)
+        u.add_argument("name", metavar="NAME")
+        data(u)
+    u = users.add_parser("passwd", help="set an account's password (its sessions end at once)")
+    u.add_argument("name", metavar="NAME")
+    u.add_argument("--password-file", metavar="F", help="read the password from the first line of this file")
+    data(u)
+
+    p = sub.add_parser("audit", help="the audit log: sign-ins, traces, publications, account changes")
+    data(p)
+    p.add_argument("--json", action="store_true", help="one JSON object a line")
+    p.add_argument("--limit", type=int, metavar="N", help="only the N newest events")
     return parser
 
 
@@ -202,6 +232,12 @@ def cmd_serve(args) -> int:
         raise UsageError("--daily-quota must not be negative and --client-timeout must be positive")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(args.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--time-zone: unknown time zone {args.time_zone!r}") from None
     store = _store(args, migrate=True)  # pending migrations, once, before any worker starts
     host, port = args.listen
     log.info("city data in %s (%s); seal key %s, bundle key %s", args.data, store.engine.name,
@@ -210,7 +246,10 @@ def cmd_serve(args) -> int:
     # each worker process builds its own app (and database connections) from these
     os.environ[SERVE_ENV] = json.dumps({"data": str(args.data), "db": args.db,
                                         "retention_days": args.retention_days or None,
-                                        "daily_quota": DAILY_QUOTA if args.daily_quota is None else args.daily_quota})
+                                        "daily_quota": DAILY_QUOTA if args.daily_quota is None else args.daily_quota,
+                                        "console": {"time_zone": args.time_zone}})
+    scheme = "https" if args.tls_cert else "http"
+    log.info("the console: %s://%s:%d/console/", scheme, f"[{host}]" if ":" in host else host, port)
     uvicorn.run(
         "city.app:app_from_environment", factory=True, host=host, port=port, workers=args.workers,
         log_level=args.log_level, access_log=args.log_level == "debug",
@@ -297,13 +336,33 @@ def _span(args) -> tuple[str | None, str | None]:
 def cmd_entries(args) -> int:
     since, until = _span(args)
     store = _store(args)
+    opened = 0
     try:
-        for row in store.iter_entries(kiosk_id=args.kiosk, venue=args.venue, since=since, until=until,
-                                      identities=args.identities):
-            print(json_line(row) if args.json else _human_entry(row))
+        try:
+            for row in store.iter_entries(kiosk_id=args.kiosk, venue=args.venue, since=since, until=until,
+                                          identities=args.identities):
+                opened += bool(row.get("identity"))
+                print(json_line(row) if args.json else _human_entry(row))
+        finally:
+            if args.identities:  # who listed identities, which, and how many were opened
+                _audit(store, "identities", query={"kiosk": args.kiosk, "venue": args.venue, "from": since,
+                                                   "to": until}, identities_opened=opened)
     finally:
         store.close()
     return 0
+
+
+def _records(store):
+    from city.console.records import ConsoleRecords
+
+    return ConsoleRecords(store.engine)
+
+
+def _audit(store, action: str, **detail) -> None:
+    """One event in the city's audit log, by whoever runs this command."""
+    from city.console.records import cli_actor
+
+    _records(store).audit(cli_actor(), action, "", **detail)
 
 
 def _read_json(path: str):
@@ -323,6 +382,9 @@ def cmd_publish(args) -> int:
     chosen = {kind: path for kind, path in chosen.items() if path}
     if not chosen:
         raise UsageError("give at least one of --trust-list, --revocations, --rules")
+    from city.console.records import cli_actor
+    from city.publishing import PublishError, publish
+
     contents = {kind: _read_json(path) for kind, path in chosen.items()}  # all read before any is published
     for kind, content in contents.items():  # and each checked by the code the kiosks will load it with
         try:
@@ -332,7 +394,10 @@ def cmd_publish(args) -> int:
     store = _store(args)
     try:
         for kind, content in contents.items():
-            bundle = store.publish(kind, content)
+            try:
+                bundle = publish(store, kind, content, actor=cli_actor(), records=_records(store), source=chosen[kind])
+            except PublishError as exc:
+                raise UsageError(f"{chosen[kind]}: {kind} refused, nothing signed: {exc}") from None
             print(f"published {kind} version {bundle.version} ({len(bundle.raw)} bytes, sha256 {bundle.sha256[:16]})")
     finally:
         store.close()
@@ -355,6 +420,11 @@ def cmd_trace(args) -> int:
             result = trace(store, person, since, until, args.minutes, entry_id=args.entry)
         except LookupError as exc:
             raise UsageError(str(exc).strip("'\"")) from None
+        asked = {"entry": args.entry} if args.entry else {"document": args.document} if args.document else {
+            "name": args.name, **({"birth_date": args.birth_date} if args.birth_date else {})}
+        _audit(store, "trace", query={**asked, "from": since, "to": until, "minutes": args.minutes},
+               visits=len(result.visits), contacts=len(result.contacts),
+               identities_opened=len(result.visits) + len(result.contacts))
     finally:
         store.close()
     if args.json:
@@ -424,9 +494,72 @@ def _human_kiosk(kiosk: dict) -> str:
             f"\tqueue {_number(beat.get('queue_depth'))}\tdisk {_number(disk.get('used_percent'))}%")
 
 
+def _password(args, name: str) -> str:
+    if args.password_file:
+        try:
+            lines = Path(args.password_file).read_text().splitlines()
+        except FileNotFoundError:
+            raise UsageError(f"{args.password_file}: no such file") from None
+        return lines[0] if lines else ""
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for the password: give --password-file")
+    first = getpass.getpass(f"password for {name}: ")
+    if getpass.getpass("again: ") != first:
+        raise UsageError("the two passwords differ")
+    return first
+
+
+def cmd_user(args) -> int:
+    from city.console.records import AccountError, cli_actor
+
+    store = _store(args)
+    records = _records(store)
+    try:
+        try:
+            if args.action == "list":
+                for user in records.users():
+                    state = "disabled" if user.disabled else "enabled"
+                    print(f"{user.name}\t{user.role}\t{state}\tcreated {user.created_at}\tchanged {user.changed_at}")
+                return 0
+            if args.action == "add":
+                user = records.add_user(args.name, args.role, _password(args, args.name))
+                records.audit(cli_actor(), "user-add", "", name=user.name, role=user.role)
+                print(f"added {user.name} ({user.role})")
+            elif args.action == "passwd":
+                records.set_password(args.name, _password(args, args.name))
+                records.audit(cli_actor(), "user-passwd", "", name=args.name)
+                print(f"password of {args.name} changed; its sessions have ended")
+            else:
+                records.set_disabled(args.name, args.action == "disable")
+                records.audit(cli_actor(), f"user-{args.action}", "", name=args.name)
+                print(f"{args.name} {args.action}d")
+        except AccountError as exc:
+            raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_audit(args) -> int:
+    store = _store(args)
+    try:
+        events = _records(store).events(limit=args.limit)
+    finally:
+        store.close()
+    for event in reversed(events):  # oldest first, as a log reads
+        if args.json:
+            print(json_line(event.to_json()))
+        else:
+            detail = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(event.detail.items()))
+            print("\t".join(shown(text) for text in (event.at, event.actor, event.action, event.address or "-", detail)))
+    return 0
+
+
 COMMANDS = {
     "serve": cmd_serve, "migrate": cmd_migrate, "enroll": cmd_enroll, "entries": cmd_entries, "publish": cmd_publish,
-    "trace": cmd_trace, "import": cmd_import, "kiosks": cmd_kiosks,
+    "trace": cmd_trace, "import": cmd_import, "kiosks": cmd_kiosks, "user": cmd_user, "audit": cmd_audit,
 }
 
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import city.console.records  # noqa: F401 - registers the console's tables (migration 4) before any store opens
 from city.blind import BlindIndex
 from city.storage import open_engine
 from city.storage.base import ENTRY_COLUMNS, EntryFilter, IndexedRow, MigrationContext, Progress, midnight
