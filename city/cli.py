@@ -31,6 +31,8 @@ import os
 import sys
 from pathlib import Path
 
+from sync.printable import json_line, shown
+
 log = logging.getLogger("kiosk.city")
 
 DB_ENV = "KIOSK_CITY_DB"
@@ -204,7 +206,7 @@ def _error(exc: BaseException, debug: bool) -> None:
         import traceback
 
         traceback.print_exception(exc, file=sys.stderr)
-    print("kiosk-city: error: " + " ".join((str(exc) or type(exc).__name__).split()), file=sys.stderr)
+    print("kiosk-city: error: " + shown(" ".join((str(exc) or type(exc).__name__).split())), file=sys.stderr)
 
 
 def _store(args, *, migrate: bool | str = "auto"):
@@ -292,25 +294,6 @@ def cmd_enroll(args) -> int:
     print(enrollment.toml(), end="")
     print(f"kiosk-city: enrolled {args.kiosk_id}; token written to {enrollment.token_file}", file=sys.stderr)
     return 0
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def shown(value) -> str:
-    """Text from a kiosk (or a sealed identity) as a terminal may print it: control and format
-    characters (escape sequences, bidi overrides, line breaks) escaped as ``\\xNN``/``\\uNNNN``."""
-    text = value if isinstance(value, str) else str(value)
-    return text if text.isprintable() else "".join(c if c.isprintable() else _escape(c) for c in text)
-
-
-def json_line(value) -> str:
-    """One JSON object a line, with every character a terminal would act on escaped (JSON
-    escapes C0 controls; DEL, C1 and format characters are escaped here as ``\\uNNNN``)."""
-    text = json.dumps(value, ensure_ascii=False)
-    return text if text.isprintable() else "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)
 
 
 def _human_entry(row: dict) -> str:

@@ -132,4 +132,6 @@ def _error(exc: BaseException, debug: bool, unexpected: bool = False) -> None:
     text = str(exc) or type(exc).__name__
     if unexpected:
         text = f"unexpected {type(exc).__name__}: {text} (run with --debug for the traceback)"
-    print("kiosk: error: " + " ".join(text.split()), file=sys.stderr)
+    from sync.printable import shown  # the text may quote a config file or a QR code
+
+    print("kiosk: error: " + shown(" ".join(text.split())), file=sys.stderr)

@@ -198,25 +198,46 @@ def _cross_checks(config: Config) -> list[str]:
 
 
 def check(path: str | os.PathLike) -> list[str]:
-    """Every problem in the file at ``path``, each starting with its key path (empty = fine)."""
-    try:
-        _config, problems = _read(Path(path))
-    except ConfigError as exc:
-        return exc.problems
+    """Every problem in the file at ``path``, each starting with its key path (empty = fine).
+
+    A file that cannot be read as TOML at all raises :class:`ConfigError` (one line)."""
+    _config, problems = _read(Path(path))
     return problems
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few kilobytes; anything this big is something else
+
+
 def _read(path: Path) -> tuple[Config | None, list[str]]:
+    """Parse and check the file; ConfigError, one line, if it is no TOML file we can read."""
     try:
         with path.open("rb") as fh:
-            data = tomllib.load(fh)
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except PermissionError:
         raise ConfigError(f"{path}: permission denied") from None
+    except OSError as exc:  # a folder, a device, an I/O error
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB, so not a config file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                          "save it as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse(data, base=path.resolve().parent, source=str(path))
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise ConfigError(f"{path}: not valid TOML: a number too long to read ({str(exc).split(':')[0]})") from None
+    try:
+        return parse(data, base=path.resolve().parent, source=str(path))
+    except RecursionError:
+        raise ConfigError(f"{path}: values nested too deeply") from None
 
 
 def load(path: str | os.PathLike) -> Config:

@@ -10,6 +10,8 @@ rules bundle (:mod:`sync.content`) are read by this one walker, so a kiosk refus
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 import typing
 from dataclasses import field
 from pathlib import Path
@@ -26,6 +28,15 @@ def opt(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSIN
 
 
 _SCALARS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict = 2, 4, 4
+_SHOWN.maxstring = _SHOWN.maxother = 60
+_SHOWN.maxlong = 40
+
+
+def _shown(value: Any) -> str:
+    """A bad value as a problem line may quote it: short, whatever its size or depth."""
+    return _SHOWN.repr(value)
 
 
 def _type_name(tp: Any) -> str:
@@ -60,10 +71,20 @@ def _convert(tp: Any, value: Any, key: str, meta: dict, base: Path, problems: li
         or (tp is float and isinstance(value, int) and not isinstance(value, bool))
     )
     if not ok:
-        problems.append(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+        problems.append(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {_shown(value)}")
         return dataclasses.MISSING
     if tp is float:
-        value = float(value)
+        # nan passes every range check (all comparisons are false) and inf is no setting either
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            problems.append(f"{key}: must be a finite number, got {_shown(value)}")
+            return dataclasses.MISSING
+    if tp is str and "\x00" in value:
+        problems.append(f"{key}: holds a NUL character")
+        return dataclasses.MISSING
     _check_constraints(value, key, meta, base, problems)
     if meta.get("path") and value:  # relative paths are relative to the config file
         value = str(resolve_path(value, base))
@@ -72,7 +93,7 @@ def _convert(tp: Any, value: Any, key: str, meta: dict, base: Path, problems: li
 
 def _check_constraints(value: Any, key: str, meta: dict, base: Path, problems: list[str]) -> None:
     if "choices" in meta and value not in meta["choices"]:
-        problems.append(f"{key}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
+        problems.append(f"{key}: {_shown(value)} is not one of {', '.join(map(str, meta['choices']))}")
     if "min" in meta and value < meta["min"]:
         problems.append(f"{key}: {value} is below the minimum {meta['min']}")
     if "max" in meta and value > meta["max"]:

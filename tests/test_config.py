@@ -81,3 +81,65 @@ def test_every_key_is_documented_in_the_example():
             documented.add(f"{section}.{key.group(1)}")
     missing = sorted(set(config_mod.all_keys()) - documented)
     assert not missing, f"keys missing from config.example.toml: {missing}"
+
+
+# --------------------------------------------------------------------------- hostile or broken files
+# Issue 14, item 7: whatever the file holds, every command that reads it answers with one line
+# `kiosk: error: ...` and exit 2, never a traceback, "unexpected ...", or exit 1.
+
+BAD_FILES = {
+    "invalid UTF-8": b'[kiosk]\nvenue = "Cong \xff\xfe A"\n',
+    "100 000-digit integer": b"[camera]\nwidth = " + b"9" * 100_000 + b"\n",
+    "5 000-deep arrays": b"[policy]\naccept_formats = " + b"[" * 5000 + b"]" * 5000 + b"\n",
+    "5 000-deep inline tables": b"[policy]\nvaccination = " + b"{a = " * 5000 + b"1" + b"}" * 5000 + b"\n",
+    "binary": bytes(range(256)) * 8,
+    "over a megabyte": b"# " + b"x" * (1 << 20) + b"\n",
+    "syntax error": b"[kiosk\n",
+    "NUL in a path": b'[trust]\ntrust_list = "a\\u0000b"\n',
+    "a float too big for a float": b"[gate]\nopen_seconds = 1" + b"0" * 400 + b"\n",
+    "nan open time": b"[gate]\nopen_seconds = nan\n",
+    "nan sync interval": b"[sync]\ninterval_seconds = nan\n",
+    "inf disk alarm": b"[journal]\ndisk_alarm_percent = inf\n",
+    "-inf re-entry": b"[policy]\nreentry_minutes = -inf\n",
+    "deep list in a string list": b"[policy]\naccept_formats = " + b"[" * 200 + b"]" * 200 + b"\n",
+    "escape sequence in a key": b'[kiosk]\n"\\u001b[2J\\u001b[32mPASS" = 1\n',
+}
+COMMANDS = [
+    ["check-config", "{file}"],
+    ["run", "--config", "{file}"],
+    ["status", "--config", "{file}"],
+    ["simulate", "--visitors", "1", "--config", "{file}"],
+    ["sync", "--once", "--config", "{file}"],
+    ["export", "--out", "{out}", "--config", "{file}"],
+    ["selftest", "--config", "{file}"],
+    ["verify", "--config", "{file}", "HC1:NCF"],
+]
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_every_bad_file_is_one_error_line_and_exit_2_from_every_command(tmp_path, capsys, name):
+    path = tmp_path / "kiosk.toml"
+    path.write_bytes(BAD_FILES[name])
+    for command in COMMANDS + [["status", "--config", str(tmp_path)]]:  # a folder, not a file
+        argv = [a.format(file=path, out=tmp_path / "out.jsonl") for a in command]
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.splitlines()
+        errors = [line for line in err if line.startswith("kiosk: error: ")]
+        assert len(errors) == 1, (argv, err)
+        if command[0] == "check-config":  # it lists each problem (with its key path) before
+            assert all(line.startswith(f"{path}: ") for line in err[:-1]) and err[-1] == errors[0], err
+        else:
+            assert err == errors, (argv, err)
+        assert "unexpected" not in errors[0] and "Traceback" not in errors[0]
+        assert len(errors[0]) < 400 and "\x1b" not in errors[0]
+
+
+@pytest.mark.parametrize("key, section, value", [
+    ("open_seconds", "gate", "nan"), ("interval_seconds", "sync", "nan"),
+    ("disk_alarm_percent", "journal", "nan"), ("open_seconds", "gate", "inf"),
+    ("reentry_minutes", "policy", "-inf"), ("fps", "camera", "+nan"),
+])
+def test_non_finite_numbers_are_refused_with_their_key_path(tmp_path, key, section, value):
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f"[{section}]\n{key} = {value}\n")
+    assert config_mod.check(path) == [f"{section}.{key}: must be a finite number, got {value.lstrip('+')}"]

@@ -223,3 +223,40 @@ def test_verify_path_imports_no_heavy_modules(shc):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert "HEAVY [] 0" in done.stdout, done.stdout + done.stderr
+
+
+# --------------------------------------------------------------------------- text from the code is escaped
+# Issue 14, item 9: an untrusted SMART Health Card (no valid signature needed) chooses its `iss`;
+# printed raw, it could clear the terminal and print a green "pass".
+HOSTILE = "https://x.example/\x1b[2J\x1b[1;32mPASS\x1b[0m \u202eevil\x9b31m\r\n\u2028\x7f\U000e0041"
+TERMINAL_ACTS_ON = ("\x1b", "\x9b", "\u202e", "\r", "\u2028", "\x7f", "\U000e0041")
+
+
+def test_a_hostile_issuer_is_printed_escaped(capsys):
+    card = vaccinated(ShcTestIssuer(HOSTILE), PERSON, dt.date(2024, 3, 1), nbf=NOW - dt.timedelta(days=10))
+    assert main(["verify", "--at", AT, card]) == 1
+    out = capsys.readouterr().out
+    assert [c for c in TERMINAL_ACTS_ON if c in out] == []
+    assert out.count("\n") == 3  # its own lines only: the code's line breaks cannot add one
+    assert "issuer https://x.example/\\x1b[2J\\x1b[1;32mPASS\\x1b[0m \\u202eevil\\x9b31m\\x0d\\x0a" in out
+
+    assert main(["verify", "--json", "--at", AT, card]) == 1
+    out = capsys.readouterr().out
+    assert [c for c in TERMINAL_ACTS_ON if c in out] == [] and out.count("\n") == 1
+    assert json.loads(out)["issuer"] == HOSTILE  # the JSON still says exactly what the code holds
+
+
+def test_decode_prints_a_codes_text_escaped(tmp_path, capsys):
+    import segno
+
+    text = "CCCD\x1b[2J\x1b[32mPASS\x9b0m\u202e|\r\nforged line"
+    path = tmp_path / "hostile.png"
+    segno.make_qr(text, error="m", encoding="utf-8").save(str(path), scale=6, border=4)
+    assert main(["decode", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert [c for c in TERMINAL_ACTS_ON if c in out] == [] and out.count("\n") == 1
+    assert "CCCD\\x1b[2J\\x1b[32mPASS\\x9b0m\\u202e|\\x0d\\x0aforged line" in out
+    assert main(["decode", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert [c for c in TERMINAL_ACTS_ON if c in out] == [] and out.count("\n") == 1
+    assert json.loads(out)["codes"] == [text]

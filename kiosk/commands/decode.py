@@ -1,13 +1,15 @@
 """Decode QR codes in image files with the kiosk's own decoder.
 
 With --json, one line per image: {"file": path, "codes": [text, ...], "ms": decode milliseconds,
-excluding file reading}.
+excluding file reading}. A code's text is anyone's to write: characters a terminal would act on
+(escape sequences, bidi overrides, line breaks) are printed escaped, as JSON escapes with --json.
 """
 
 from __future__ import annotations
 
-import json
 import sys
+
+from sync.printable import json_line, shown
 
 
 def add_arguments(parser) -> None:
@@ -30,8 +32,8 @@ def run(args) -> int:
         codes, ms = timed_decode(decoder, image)
         texts = [c.text for c in codes]
         if args.json:
-            print(json.dumps({"file": path, "codes": texts, "ms": round(ms, 3)}, ensure_ascii=False))
+            print(json_line({"file": path, "codes": texts, "ms": round(ms, 3)}))
         else:
-            shown = " | ".join(texts) if texts else "(no code)"
-            print(f"{path}: {shown}  [{ms:.2f} ms]")
+            found = " | ".join(texts) if texts else "(no code)"
+            print(shown(f"{path}: {found}  [{ms:.2f} ms]"))
     return 1 if failed else 0

@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sync.printable import shown
+
 DEMO_VENUE = "Demo office, Hoàn Kiếm, Hà Nội"
 
 
@@ -102,7 +104,7 @@ def run(args) -> int:
         want = expected[n] if n < len(expected) else "?"
         surprise = "" if (outcome.decision.decision == want) else f"   <-- expected {want}"
         _print(f"{time.monotonic() - started:6.2f}s  #{n + 1:<3} {label:<38} {mark}  "
-               f"{outcome.decision.reason:<27} {outcome.masked_name:<10} "
+               f"{outcome.decision.reason:<27} {shown(outcome.masked_name):<10} "
                f"entry {outcome.entry.id[:8] if outcome.entry else '-'}{surprise}")
 
     def on_gate_event(event) -> None:

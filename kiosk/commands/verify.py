@@ -14,12 +14,12 @@ masked_name (initials and birth year, never the full name or birth date), flags,
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kiosk.cli import UsageError
+from sync.printable import json_line, shown
 from kiosk.errors import TrustError
 
 if TYPE_CHECKING:
@@ -149,18 +149,20 @@ def run(args: "argparse.Namespace") -> int:
     text = read_payload(args)
     credential, decision = verify_text(text, config, trust, now)
     out = report(credential, decision, now)
+    # the issuer, the detail and the holder's initials come from the QR code: anyone's to write, so
+    # escaped (an escape sequence could clear the screen and print a green "pass")
     if args.json:
-        print(json.dumps(out, ensure_ascii=False))
+        print(json_line(out))
     else:
-        print(f"{out['decision']}: {out['reason']} ({out['message']['vi']} / {out['message']['en']})")
+        print(shown(f"{out['decision']}: {out['reason']} ({out['message']['vi']} / {out['message']['en']})"))
         facts = [f"format {out['format']}", f"status {out['status']}", f"kind {out['kind']}"]
         if out["issuer"]:
             facts.append(f"issuer {out['issuer']}")
         if out["masked_name"]:
             facts.append(f"holder {out['masked_name']}")
-        print("  " + ", ".join(facts))
+        print(shown("  " + ", ".join(facts)))
         if out["detail"]:
-            print(f"  detail: {out['detail']}")
+            print(shown(f"  detail: {out['detail']}"))
         if out["flags"]:
-            print(f"  flags: {', '.join(out['flags'])}")
+            print(shown(f"  flags: {', '.join(out['flags'])}"))
     return 0 if decision.passed else 1
