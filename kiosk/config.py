@@ -15,8 +15,9 @@ import dataclasses
 import os
 import tomllib
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kiosk.errors import ConfigError
 from sync.content import RecoveryRules, TestRules, VaccinationRules, rule_problems
@@ -99,6 +100,15 @@ class PolicySection:
     vaccination: VaccinationRules = opt(factory=VaccinationRules)
     test: TestRules = opt(factory=TestRules)
     recovery: RecoveryRules = opt(factory=RecoveryRules)
+    # the EU value sets the rules check codes against: shipped, or the city's rules bundle's
+    value_sets: Any = field(default_factory=lambda: _shipped_value_sets(), hash=False,
+                            metadata={"internal": True})  # a kiosk.valuesets.ValueSets
+
+
+def _shipped_value_sets() -> Any:
+    from kiosk.valuesets import shipped
+
+    return shipped()
 
 
 @dataclass(frozen=True)

@@ -41,35 +41,70 @@ class Identity:
         return {"name": self.name, "birth_date": self.birth_date, "document": self.document}
 
 
+# Codes of the EU DCC value sets (kiosk/valuesets.py), the language of the health rules
+COVID19 = "840539006"  # disease-agent-targeted: COVID-19 (SNOMED CT)
+NAAT = "LP6464-4"  # test-type: nucleic acid amplification ("PCR")
+RAT = "LP217198-3"  # test-type: rapid antigen test
+NOT_DETECTED = "260415000"  # test-result
+DETECTED = "260373001"  # test-result
+EU_DCC_CODES = "eu-dcc"  # Vaccination.coding: the product is an EU medicinal-product code
+
+
+# Evidence: what a health credential records, as its format read it. A field the credential left
+# out, left empty or wrote so it cannot be read is None (or ""); the rules (kiosk.rules) name the
+# fields they need and refuse a record that lacks one (certificate_incomplete). The EU DCC key of
+# each field is in brackets.
+
+
 @dataclass(frozen=True)
 class Vaccination:
-    date: dt.date
-    dose_number: int
-    series_doses: int
-    product: str = ""  # e.g. "EU/1/20/1528", or a CVX code for SMART Health Cards
-    disease: str = "840539006"  # SNOMED CT COVID-19
-    country: str = ""
+    date: dt.date | None  # [dt]
+    dose_number: int | None  # [dn]
+    series_doses: int | None  # [sd]
+    product: str = ""  # [mp] e.g. "EU/1/20/1528", or a CVX code for SMART Health Cards
+    disease: str = COVID19  # [tg]
+    country: str = ""  # [co]
+    coding: str = ""  # EU_DCC_CODES when the product is an EU value-set code
 
 
 @dataclass(frozen=True)
 class TestResult:
-    sampled_at: dt.datetime
-    detected: bool
-    test_type: str = ""  # "pcr" (NAAT) or "rat" (rapid antigen), or the issuer's code
-    disease: str = "840539006"
-    country: str = ""
+    sampled_at: dt.datetime | None  # [sc]
+    result: str  # [tr] a test-result code: NOT_DETECTED, DETECTED
+    test_type: str = ""  # [tt] a test-type code: NAAT, RAT
+    disease: str = COVID19  # [tg]
+    country: str = ""  # [co]
+
+    @property
+    def detected(self) -> bool:
+        return self.result == DETECTED
 
 
 @dataclass(frozen=True)
 class Recovery:
-    first_positive: dt.date
-    valid_from: dt.date | None = None
-    valid_until: dt.date | None = None
-    disease: str = "840539006"
-    country: str = ""
+    first_positive: dt.date | None  # [fr]
+    valid_from: dt.date | None = None  # [df]
+    valid_until: dt.date | None = None  # [du]
+    disease: str = COVID19  # [tg]
+    country: str = ""  # [co]
 
 
 Evidence = Vaccination | TestResult | Recovery
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    """One way a payload departs from its format's official schema: reported, never a refusal.
+
+    ``path`` names the place (``$.v[0].dt``) and ``message`` what is wrong, both from the schema
+    alone: never a value from the credential, so a problem is safe to print and log.
+    """
+
+    path: str
+    message: str
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -86,6 +121,11 @@ class Credential:
     evidence: tuple[Evidence, ...] = ()
     issuer: str = ""  # country code or issuer URL, safe to log
     detail: str = ""
+    # the payload against its format's official schema (EU DCC): the version used, the problems
+    schema_version: str = ""
+    schema_problems: tuple["SchemaProblem", ...] = ()
+    # coded fields: (path, value set, code), e.g. ("$.v[0].mp", "vaccine-medicinal-product", "EU/1/20/1528")
+    codes: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def valid(self) -> bool:

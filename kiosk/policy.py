@@ -9,6 +9,10 @@ Order of the checks, each a refusal that ends the decision:
 5. the re-entry guard: the same person admitted within N minutes is refused
    (one screenshot must not pass a queue of friends). It lives in memory only
    (:class:`ReentryGuard`): nothing on the disk can tell whether a given person came in.
+
+Every decision carries flags for the journal: ``clock_unsynchronised`` while the clock is not
+synchronised, ``schema_problems:N`` when the credential departs from its official schema in N
+ways (reported, never a refusal: kiosk.formats.dcc_schema).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from kiosk.config import PolicySection
 from kiosk.model import Credential, Decision, Identity, Kind, Status
 
 CLOCK_FLAG = "clock_unsynchronised"
+SCHEMA_FLAG = "schema_problems"
 
 # (person_key, since) -> was that person admitted at or after `since`?
 AdmittedSince = Callable[[str, dt.datetime], bool]
@@ -43,7 +48,7 @@ class Policy:
         clock_synchronised: bool = True,
         person_key: str | None = None,
     ) -> Decision:
-        flags = () if clock_synchronised else (CLOCK_FLAG,)
+        flags = (() if clock_synchronised else (CLOCK_FLAG,)) + credential_flags(credential)
         if credential.status is not Status.VALID:
             return Decision("fail", credential.status.value, flags)
         if credential.format not in self.rules.accept_formats:
@@ -62,13 +67,20 @@ class Policy:
     def _by_mode(self, credential: Credential, now: dt.datetime) -> Decision:
         if self.rules.mode == "checkin":
             return Decision("pass", "checked_in")
-        if credential.kind in (Kind.IDENTITY, Kind.UNKNOWN):
+        if credential.kind is Kind.IDENTITY:
             return Decision("fail", "health_certificate_required")
         from zoneinfo import ZoneInfo
 
         from kiosk.rules import evaluate
 
         return evaluate(credential, self.rules, now.astimezone(ZoneInfo(self.rules.timezone)))
+
+
+def credential_flags(credential: Credential) -> tuple[str, ...]:
+    """What the journal notes about the credential itself: how many schema problems it has
+    (``schema_problems:3``; the problems themselves are for ``kiosk verify --json``)."""
+    count = len(credential.schema_problems)
+    return (f"{SCHEMA_FLAG}:{count}",) if count else ()
 
 
 def _normalise(text: str) -> str:

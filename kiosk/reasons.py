@@ -47,6 +47,9 @@ MESSAGES: dict[str, Message] = {
     "test_type_not_accepted": Message("Loại xét nghiệm không được chấp nhận", "Test type not accepted"),
     "recovery_too_recent": Message("Chưa đủ ngày sau khi khỏi bệnh", "Recovery too recent"),
     "recovery_too_old": Message("Chứng nhận khỏi bệnh đã quá hạn", "Recovery too long ago"),
+    "certificate_incomplete": Message("Chứng nhận thiếu thông tin cần kiểm tra", "The certificate lacks information the check needs"),
+    "product_not_accepted": Message("Vắc-xin không có trong danh mục được công nhận", "Vaccine product not recognised"),
+    "test_result_not_negative": Message("Kết quả xét nghiệm không phải âm tính", "The test result is not negative"),
     "no_evidence": Message("Chứng nhận không có nội dung y tế", "The certificate holds no health record"),
     "disease_not_covered": Message("Chứng nhận không phải cho COVID-19", "The certificate is not for COVID-19"),
 }

@@ -32,7 +32,7 @@ __all__ = [
 class VaccinationRules:
     min_days_after_last_dose: int = opt(14, min=0, max=3650)
     max_days_after_last_dose: int = opt(365, min=1, max=3650)
-    # EU Union Register product codes (mp) and CVX codes accepted; empty = any
+    # codes of the EU medicinal-product value set (mp) and CVX codes accepted; empty = any
     accepted_products: tuple[str, ...] = (
         "EU/1/20/1528",  # Comirnaty (Pfizer-BioNTech)
         "EU/1/20/1507",  # Spikevax (Moderna)
@@ -53,7 +53,9 @@ class VaccinationRules:
 class TestRules:
     max_hours_pcr: int = opt(72, min=1, max=720)
     max_hours_rat: int = opt(24, min=1, max=720)
-    accepted_types: tuple[str, ...] = opt(("pcr", "rat"), choices=("pcr", "rat"))  # pcr = NAAT, rat = rapid antigen
+    # test-type value-set codes: LP6464-4 = nucleic acid amplification (PCR), LP217198-3 = rapid
+    # antigen; "pcr" and "rat" are accepted as their old names
+    accepted_types: tuple[str, ...] = opt(("LP6464-4", "LP217198-3"), choices=("LP6464-4", "LP217198-3", "pcr", "rat"))
 
 
 @dataclass(frozen=True)

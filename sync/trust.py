@@ -80,7 +80,7 @@ class Dsc:
     country: str = ""
     not_before: dt.datetime | None = None
     not_after: dt.datetime | None = None
-    # certificate types this DSC may sign ({"test", "vaccination", "recovery"}); None = any
+    # certificate types this DSC may sign ({"test", "vaccination", "recovery"}, possibly none); None = any
     usages: frozenset[str] | None = None
 
     def may_sign(self, kind: str) -> bool:
@@ -306,10 +306,11 @@ def parse_dsc(der: bytes, *, kid: bytes | None = None, country: str = "") -> Dsc
                 eku = walk_certificate(der).eku
             except Exception as exc:
                 raise TrustError(f"extensions cannot be read: {exc}") from exc
-    usages = None
-    if eku:
-        known = frozenset(EKU_TYPES[oid] for oid in eku if oid in EKU_TYPES)
-        usages = known or None  # only other EKUs (e.g. none of ours): no restriction by type
+    # the DCC specification: no extended key usage, the DSC signs every type; one that lists
+    # purposes, only the types whose OIDs it lists (either spelling), so one listing none of them
+    # signs none. An EKU extension listing nothing at all (DER forbids it; a real DSC has it)
+    # names no purpose: as the EU conformance cases judge it, that is no restriction.
+    usages = frozenset(EKU_TYPES[oid] for oid in eku if oid in EKU_TYPES) if eku else None
     return Dsc(kid, bytes(der), public_key, country, not_before, not_after, usages)
 
 

@@ -30,8 +30,9 @@ def vax(days: int, dose: int = 2, series: int = 2, product: str = COMIRNATY, dis
     return Vaccination(date=days_ago(days), dose_number=dose, series_doses=series, product=product, disease=disease)
 
 
-def lab(age: dt.timedelta, detected: bool = False, test_type: str = "pcr", disease: str = rules.COVID19) -> model.TestResult:
-    return model.TestResult(sampled_at=NOW - age, detected=detected, test_type=test_type, disease=disease)
+def lab(age: dt.timedelta, detected: bool = False, test_type: str = model.NAAT, disease: str = rules.COVID19) -> model.TestResult:
+    result = model.DETECTED if detected else model.NOT_DETECTED
+    return model.TestResult(sampled_at=NOW - age, result=result, test_type=test_type, disease=disease)
 
 
 def cred(*evidence, status: Status = Status.VALID) -> Credential:
@@ -100,7 +101,7 @@ def test_other_disease():
 
 @pytest.mark.parametrize(
     ("test_type", "max_hours"),
-    [("pcr", T.max_hours_pcr), ("rat", T.max_hours_rat)],
+    [(model.NAAT, T.max_hours_pcr), (model.RAT, T.max_hours_rat)],
 )
 def test_hours_since_sampling(test_type, max_hours):
     assert reason(lab(dt.timedelta(hours=max_hours), test_type=test_type)) == "tested_negative"
@@ -114,9 +115,10 @@ def test_positive_test_refused():
 
 def test_test_types():
     assert reason(lab(dt.timedelta(hours=1), test_type="antibody")) == "test_type_not_accepted"
-    pcr_only = dataclasses.replace(HEALTH, test=config.TestRules(accepted_types=("pcr",)))
-    assert reason(lab(dt.timedelta(hours=1), test_type="rat"), policy=pcr_only) == "test_type_not_accepted"
-    assert reason(lab(dt.timedelta(hours=1), test_type="pcr"), policy=pcr_only) == "tested_negative"
+    for name in ("LP6464-4", "pcr"):  # the value-set code, or its old name
+        pcr_only = dataclasses.replace(HEALTH, test=config.TestRules(accepted_types=(name,)))
+        assert reason(lab(dt.timedelta(hours=1), test_type=model.RAT), policy=pcr_only) == "test_type_not_accepted"
+        assert reason(lab(dt.timedelta(hours=1), test_type=model.NAAT), policy=pcr_only) == "tested_negative"
 
 
 def test_sample_time_in_the_future():

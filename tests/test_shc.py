@@ -96,8 +96,8 @@ def test_lab_results_become_test_evidence(issuer, trust):
     credential = check(issuer.card(PERSON, tests=tests, nbf=ISSUED), trust)
     assert credential.status is Status.VALID and credential.kind is Kind.TEST
     assert credential.evidence == (
-        model.TestResult(NOW - dt.timedelta(hours=5), detected=False, test_type="pcr"),
-        model.TestResult(NOW - dt.timedelta(hours=2), detected=True, test_type="rat"),
+        model.TestResult(NOW - dt.timedelta(hours=5), result=model.NOT_DETECTED, test_type=model.NAAT),
+        model.TestResult(NOW - dt.timedelta(hours=2), result=model.DETECTED, test_type=model.RAT),
     )
 
 

@@ -1,25 +1,33 @@
 """EU Digital COVID Certificate (and Vietnam's vaccine passport, which is one): ``HC1:`` codes.
 
-The chain, each step with its limit, each failure a status (never an exception)::
+The status is the technical verification only. The chain, each step with its limit::
 
     "HC1:" prefix -> base45 -> zlib (capped; uncompressed payloads refused) -> COSE_Sign1
     (CBOR tag 18, optionally inside CWT tag 61, or untagged) -> CWT claims (1 iss, 4 exp,
-    6 iat, -260 hcert {1: DCC}) -> required DCC fields -> health certificate
+    6 iat, -260 hcert {1: DCC}) -> the DCC's content, read leniently
 
-The order of the checks follows the EU reference verifier apps, so that when several things are
-wrong the visitor hears the most fundamental one:
+then, in the order of the EU reference verifier apps, so that when several things are wrong the
+visitor hears the most fundamental one:
 
-1. ``malformed``: anything that cannot be decoded, including the DCC schema's required fields
-   (checked before the signature, as the reference apps do, so that a broken structure is
-   reported as broken rather than as a bad signature);
-2. ``unknown_issuer``: no trusted DSC under the key id (the protected header's ``kid`` wins;
-   the unprotected one is used only when the protected header has none);
-3. ``invalid_signature``: ES256/ES384/ES512 (raw ``r||s``) or PS256/PS384/PS512 (RSA-PSS, salt
-   length = digest length, any salt accepted as a fallback for DSCs that got it wrong);
-4. ``wrong_key_usage``: the DSC's extended key usage does not cover the certificate type;
+1. ``malformed``: only what cannot be read: not base45, zlib or CBOR, not a COSE_Sign1, no
+   health-certificate claim, a DCC, an entry list or an entry that is not what it must be;
+2. ``unknown_issuer``: no trusted DSC under the key id (the protected header's ``kid``; the
+   unprotected one only when the protected header has none);
+3. ``invalid_signature``: the algorithm (from the protected header only; from the unprotected
+   one only when the protected header is empty altogether) missing, unknown, or not
+   fitting the DSC's key (ES256 on P-256, ES384 on P-384, ES512 on P-521, PS256/384/512 on RSA);
+   or the signature, ES* as raw ``r||s``, PS* RSA-PSS with salt length = digest length (any salt
+   accepted as a fallback for DSCs that got it wrong), does not verify;
+4. ``wrong_key_usage``: the DSC's extended key usage does not cover the certificate's type
+   (kiosk.trust: no EKU signs every type; an EKU signs only the types whose OIDs it lists);
 5. ``revoked``: a hash of the UCI, of country + UCI or of the signature is on the list;
 6. ``expired`` / ``not_yet_valid``: the CWT ``exp``, and the DSC's own validity period,
    judged at ``context.now``.
+
+A certificate that passes them is ``valid``, whatever its fields look like. Its payload is
+checked against the official schema of its ``ver`` (kiosk.formats.dcc_schema) and the problems
+travel with the credential (``schema_problems``), reported, never refused; the health rules
+(kiosk.rules) refuse a record that lacks what they need, each with its reason.
 
 An ``iat`` after ``context.now`` is not a refusal. The signature already proves the issuer made
 the certificate, and the DSC's validity bounds when it could. An ``iat`` in the future therefore
@@ -33,10 +41,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from kiosk.formats.base import MAX_DECOMPRESSED, MAX_NESTING, MAX_QR_TEXT, Refused, VerifyContext
-from kiosk.model import Credential, Identity, Kind, Recovery, Status, TestResult, Vaccination
+from kiosk.model import EU_DCC_CODES, Credential, Identity, Kind, Recovery, Status, TestResult, Vaccination
 
 PREFIX = "HC1:"
 
@@ -48,10 +57,6 @@ ALG_NAMES = {ES256: "ES256", ES384: "ES384", ES512: "ES512", PS256: "PS256", PS3
 # CWT claim keys and COSE header labels
 CLAIM_ISS, CLAIM_EXP, CLAIM_IAT, CLAIM_HCERT = 1, 4, 6, -260
 HEADER_ALG, HEADER_KID = 1, 4
-
-TEST_NAAT = "LP6464-4"
-TEST_RAT = "LP217198-3"
-TEST_DETECTED = "260373001"
 
 # CBOR tags whose built-in decoding (datetimes, bignums, regexes, shared references that can
 # make cycles, MIME...) we never want on untrusted input: they stay as plain CBORTag objects.
@@ -182,46 +187,59 @@ def decode_cose(cose: bytes) -> tuple[bytes, dict, dict, bytes, bytes]:
 
 
 # --- the DCC content ----------------------------------------------------------------------
+# Read leniently: the status is the technical verification only. A field that is missing, empty
+# or unreadable becomes None (or "") in the evidence, the official schema of the payload's version
+# lists what departs from it (kiosk.formats.dcc_schema), and the rules refuse what they cannot
+# judge. Malformed is only what cannot be read at all: a payload, an entry list or an entry
+# that is not what it must be.
+
+MAX_CODE = 80  # longer is no code of any value set; not reported
+ENTRY_KINDS = {"v": Kind.VACCINATION, "t": Kind.TEST, "r": Kind.RECOVERY}
+# value set of each coded field of an entry, by entry kind
+CODED = {
+    "v": (("tg", "disease-agent-targeted"), ("vp", "vaccine-prophylaxis"), ("mp", "vaccine-medicinal-product"),
+          ("ma", "vaccine-mah-manf")),
+    "t": (("tg", "disease-agent-targeted"), ("tt", "test-type"), ("tr", "test-result"), ("ma", "test-manf")),
+    "r": (("tg", "disease-agent-targeted"),),
+}
 
 
-def _text(entry: dict, key: str, where: str, required: bool = True) -> str:
+def _text(entry: Any, key: str) -> str:
     value = entry.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise _malformed(f"DCC field {where}.{key} missing or not text")
-    return value
+    return value.strip() if isinstance(value, str) else ""
 
 
-def _date(entry: dict, key: str, where: str) -> dt.date:
-    value = _text(entry, key, where)
-    if not _DATE.match(value):
-        raise _malformed(f"DCC field {where}.{key} is not a date")
+def _date(value: Any) -> dt.date | None:
+    """A complete date (``2021-05-12``, or the date of a date-time); else None."""
+    if not isinstance(value, str) or not _DATE.match(value):
+        return None
     try:
         return dt.date.fromisoformat(value[:10])
     except ValueError:
-        raise _malformed(f"DCC field {where}.{key} is not a date") from None
+        return None
 
 
-def _datetime(entry: dict, key: str, where: str) -> dt.datetime:
+def _datetime(value: Any) -> dt.datetime | None:
     """An RFC 3339 date-time; early issuers wrote it as CBOR tag 0 (text) or 1 (epoch)."""
     import cbor2
 
-    value = entry.get(key)
-    if isinstance(value, cbor2.CBORTag) and value.tag == 1 and isinstance(value.value, (int, float)):
-        return _epoch(value.value, f"DCC field {where}.{key}")
+    if isinstance(value, cbor2.CBORTag) and value.tag == 1:
+        try:
+            return _epoch(value.value, "date-time")
+        except Refused:
+            return None
     if isinstance(value, cbor2.CBORTag) and value.tag == 0:
         value = value.value
     if not isinstance(value, str):
-        raise _malformed(f"DCC field {where}.{key} missing or not a date-time")
+        return None
     try:
-        moment = dt.datetime.fromisoformat(value)
+        moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        raise _malformed(f"DCC field {where}.{key} is not a date-time") from None
+        return None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def _epoch(value: float, what: str) -> dt.datetime:
+def _epoch(value: Any, what: str) -> dt.datetime:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _malformed(f"{what} is not a number")
     try:
@@ -230,83 +248,81 @@ def _epoch(value: float, what: str) -> dt.datetime:
         raise _malformed(f"{what} is out of range") from None
 
 
-def _int(entry: dict, key: str, where: str) -> int:
-    value = entry.get(key)
+def _count(value: Any) -> int | None:
+    """A dose count: a whole number of at least 1 (a 0 cannot be judged); else None."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
-        raise _malformed(f"DCC field {where}.{key} missing or not a positive whole number")
+        return None
     return value
 
 
-MAX_ENTRIES = 16  # early schemas allowed a list of doses; no real certificate holds more
-
-
-def _entry(kind: str, entry: Any) -> Any:
-    """One v/t/r entry, its required fields checked, as the model's evidence."""
-    if not hasattr(entry, "get"):
-        raise _malformed(f"DCC field {kind} holds something that is not an entry")
-    for common in ("tg", "co", "is", "ci"):
-        _text(entry, common, kind)
-    if kind == "v":
-        for required in ("vp", "mp", "ma"):
-            _text(entry, required, kind)
+def _evidence(key: str, entry: dict) -> Any:
+    """One v/t/r entry as the model's evidence."""
+    if key == "v":
         return Vaccination(
-            date=_date(entry, "dt", kind),
-            dose_number=_int(entry, "dn", kind),
-            series_doses=_int(entry, "sd", kind),
-            product=entry["mp"],
-            disease=entry["tg"],
-            country=entry["co"],
+            date=_date(entry.get("dt")), dose_number=_count(entry.get("dn")), series_doses=_count(entry.get("sd")),
+            product=_text(entry, "mp"), disease=_text(entry, "tg"), country=_text(entry, "co"), coding=EU_DCC_CODES,
         )
-    if kind == "t":
-        test_type = _text(entry, "tt", kind)
+    if key == "t":
         return TestResult(
-            sampled_at=_datetime(entry, "sc", kind),
-            detected=_text(entry, "tr", kind) == TEST_DETECTED,
-            test_type={TEST_NAAT: "pcr", TEST_RAT: "rat"}.get(test_type, test_type),
-            disease=entry["tg"],
-            country=entry["co"],
+            sampled_at=_datetime(entry.get("sc")), result=_text(entry, "tr"), test_type=_text(entry, "tt"),
+            disease=_text(entry, "tg"), country=_text(entry, "co"),
         )
     return Recovery(
-        first_positive=_date(entry, "fr", kind),
-        valid_from=_date(entry, "df", kind),
-        valid_until=_date(entry, "du", kind),
-        disease=entry["tg"],
-        country=entry["co"],
+        first_positive=_date(entry.get("fr")), valid_from=_date(entry.get("df")), valid_until=_date(entry.get("du")),
+        disease=_text(entry, "tg"), country=_text(entry, "co"),
     )
 
 
-def parse_dcc(dcc: Any) -> tuple[Kind, Identity, tuple, list]:
-    """Check the DCC schema's required fields.
+def _identity(dcc: dict) -> Identity | None:
+    nam = dcc.get("nam")
+    nam = nam if hasattr(nam, "get") else {}
+    given = _text(nam, "gn") or _text(nam, "gnt")
+    family = _text(nam, "fn") or _text(nam, "fnt")
+    name = f"{given} {family}".strip()
+    # the birth date as the schema shapes it (a year, year-month or full date, ASCII digits only:
+    # Python's \d matches other scripts' digits too), else none; the schema check reports it
+    dob = dcc.get("dob")
+    dob = dob.strip() if isinstance(dob, str) else ""
+    return Identity(name=name, birth_date=dob if _DOB.fullmatch(dob) else "", document="") if name else None
 
-    Returns (kind, identity, evidence, entries). Exactly one of ``v``, ``t``, ``r`` must be
-    present (a ``null`` one counts as absent, as early issuers wrote them); it holds one entry,
-    or a few in the first schema versions, each becoming one piece of evidence.
-    """
+
+@dataclass(frozen=True)
+class Content:
+    """What a DCC holds, read leniently (see parse_dcc)."""
+
+    kinds: tuple[Kind, ...]  # the entry kinds present, in v, t, r order (one, unless it breaks the schema)
+    identity: Identity | None
+    evidence: tuple
+    entries: tuple[dict, ...]
+    codes: tuple[tuple[str, str, str], ...]
+
+    @property
+    def kind(self) -> Kind:
+        return self.kinds[0] if self.kinds else Kind.UNKNOWN
+
+
+def parse_dcc(dcc: Any) -> Content:
+    """The DCC's content. Refused (malformed) only if it cannot be read: the DCC, an entry list
+    (``v``, ``t``, ``r``; ``null`` counts as absent, as early issuers wrote it) or an entry that is
+    not what it must be. No field is required here: the schema reports, the rules decide."""
     if not hasattr(dcc, "get"):
         raise _malformed("DCC is not a map")
-    _text(dcc, "ver", "dcc")
-    nam = dcc.get("nam")
-    if not hasattr(nam, "get"):
-        raise _malformed("DCC field nam missing")
-    _text(nam, "fnt", "nam")
-    dob = dcc.get("dob")
-    if not isinstance(dob, str):
-        raise _malformed("DCC field dob missing or not text")
-    if not _DOB.fullmatch(dob):
-        raise _malformed("DCC field dob is not a date")
-    present = [key for key in ("v", "t", "r") if dcc.get(key) is not None]
-    if len(present) != 1:
-        raise _malformed(f"DCC must hold exactly one of v, t, r (holds {len(present)})")
-    key = present[0]
-    entries = dcc[key]
-    if not isinstance(entries, (list, tuple)) or not 1 <= len(entries) <= MAX_ENTRIES:
-        raise _malformed(f"DCC field {key} must be a list of 1 to {MAX_ENTRIES} entries")
-    evidence = tuple(_entry(key, entry) for entry in entries)
-    kind = {"v": Kind.VACCINATION, "t": Kind.TEST, "r": Kind.RECOVERY}[key]
-    given = _text(nam, "gn", "nam", required=False) or _text(nam, "gnt", "nam", required=False)
-    family = _text(nam, "fn", "nam", required=False) or nam["fnt"]
-    identity = Identity(name=f"{given} {family}".strip(), birth_date=dob, document="")
-    return kind, identity, evidence, list(entries)
+    kinds, evidence, entries, codes = [], [], [], []
+    for key, kind in ENTRY_KINDS.items():
+        listed = dcc.get(key)
+        if listed is None:
+            continue
+        if not isinstance(listed, (list, tuple)):
+            raise _malformed(f"DCC field {key} is not a list of entries")
+        kinds.append(kind)
+        for index, entry in enumerate(listed):
+            if not hasattr(entry, "get"):
+                raise _malformed(f"DCC field {key} holds something that is not an entry")
+            entries.append(entry)
+            evidence.append(_evidence(key, entry))
+            codes += [(f"$.{key}[{index}].{field}", value_set, entry[field]) for field, value_set in CODED[key]
+                      if isinstance(entry.get(field), str) and 0 < len(entry[field]) <= MAX_CODE]
+    return Content(tuple(kinds), _identity(dcc), tuple(evidence), tuple(entries), tuple(codes))
 
 
 # --- signatures ---------------------------------------------------------------------------
@@ -326,6 +342,8 @@ def verify_signature(public_key: Any, alg: int, signed: bytes, signature: bytes)
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+    if not alg_fits_key(alg, public_key):
+        return False
     digest = {ES256: hashes.SHA256, ES384: hashes.SHA384, ES512: hashes.SHA512,
               PS256: hashes.SHA256, PS384: hashes.SHA384, PS512: hashes.SHA512}[alg]()
     try:
@@ -362,11 +380,11 @@ def revocation_hashes(uci: str, country: str, signature: bytes, alg: int) -> dic
     import hashlib
 
     signed_part = signature[: len(signature) // 2] if alg in (ES256, ES384, ES512) else signature
-    return {
-        "UCI": hashlib.sha256(uci.encode()).digest()[:16],
-        "COUNTRYCODEUCI": hashlib.sha256((country + uci).encode()).digest()[:16],
-        "SIGNATURE": hashlib.sha256(signed_part).digest()[:16],
-    }
+    hashes = {"SIGNATURE": hashlib.sha256(signed_part).digest()[:16]}
+    if uci:  # a certificate without a UCI can be revoked by its signature only
+        hashes["UCI"] = hashlib.sha256(uci.encode()).digest()[:16]
+        hashes["COUNTRYCODEUCI"] = hashlib.sha256((country + uci).encode()).digest()[:16]
+    return hashes
 
 
 # --- the whole chain ----------------------------------------------------------------------
@@ -377,7 +395,22 @@ def _claim_time(claims: dict, key: int, name: str) -> dt.datetime | None:
     return None if value is None else _epoch(value, f"CWT claim {name}")
 
 
+# the key each ECDSA algorithm needs (RFC 9053): the curve fixes the hash and the signature size
+CURVES = {ES256: "secp256r1", ES384: "secp384r1", ES512: "secp521r1"}
+
+
+def alg_fits_key(alg: int, public_key: Any) -> bool:
+    """ES256 needs a P-256 key, ES384 P-384, ES512 P-521; PS256/384/512 an RSA key."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if alg in CURVES:
+        return isinstance(public_key, ec.EllipticCurvePublicKey) and public_key.curve.name == CURVES[alg]
+    return alg in (PS256, PS384, PS512) and isinstance(public_key, rsa.RSAPublicKey)
+
+
 def _verify(text: str, context: VerifyContext) -> Credential:
+    from kiosk.formats import dcc_schema
+
     protected_raw, protected, unprotected, payload, signature = decode_cose(unwrap(text))
 
     claims = _cbor(payload, "CWT payload")
@@ -390,41 +423,57 @@ def _verify(text: str, context: VerifyContext) -> Credential:
     expires = _claim_time(claims, CLAIM_EXP, "exp")
     _claim_time(claims, CLAIM_IAT, "iat")  # must be well-formed; not a refusal when ahead of now
     iss = claims.get(CLAIM_ISS)
-    kind, identity, evidence, entries = parse_dcc(hcert[1])
+    dcc = hcert[1]
+    content = parse_dcc(dcc)
+    schema_version, problems = dcc_schema.check(dcc)
+    entries = content.entries
     # the issuer is logged: only a country code is taken from the (possibly unsigned) content
-    issuer = next((c for c in (iss, entries[0]["co"]) if isinstance(c, str) and _COUNTRY.match(c)), "")
+    countries = [iss] + [e.get("co") for e in entries[:1]]
+    issuer = next((c for c in countries if isinstance(c, str) and _COUNTRY.match(c)), "")
 
-    def refused(status: Status, detail: str) -> Credential:
-        return Credential(FORMAT.id, status, kind=kind, identity=identity, evidence=evidence,
-                          issuer=issuer, detail=detail)
+    def judged(status: Status, detail: str = "") -> Credential:
+        return Credential(FORMAT.id, status, kind=content.kind, identity=content.identity, evidence=content.evidence,
+                          issuer=issuer, detail=detail, schema_version=schema_version, schema_problems=problems,
+                          codes=content.codes)
 
-    # the protected header is authoritative; the unprotected one only fills what it lacks
+    # COSE headers as the DCC specification says: the key id from the protected header, the
+    # unprotected one only when the protected has none; the algorithm from the protected header
+    # only, never overridden or supplied by the unprotected one. One exception, which the EU's
+    # conformance cases count valid (common CO20): a protected header holding nothing, as early
+    # issuers sent, has both in the unprotected header. It cannot weaken anything: the
+    # algorithm must still fit the key (below), and the key fixes curve and hash.
     kid = protected.get(HEADER_KID, unprotected.get(HEADER_KID))
-    alg = protected.get(HEADER_ALG, unprotected.get(HEADER_ALG))
+    alg = protected.get(HEADER_ALG) if protected else unprotected.get(HEADER_ALG)
     if not isinstance(kid, bytes) or not kid:
-        return refused(Status.UNKNOWN_ISSUER, "no key id in the COSE headers")
+        return judged(Status.UNKNOWN_ISSUER, "no key id in the COSE headers")
     dscs = context.trust.dscs_for(kid)
     if not dscs:
-        return refused(Status.UNKNOWN_ISSUER, f"no trusted DSC with key id {kid.hex()[:32]}")
+        return judged(Status.UNKNOWN_ISSUER, f"no trusted DSC with key id {kid.hex()[:32]}")
+    if alg is None:
+        return judged(Status.INVALID_SIGNATURE, "no signature algorithm in the protected header")
     if alg not in ALG_NAMES:
-        return refused(Status.INVALID_SIGNATURE, f"signature algorithm {str(alg)[:12]} not supported")
+        return judged(Status.INVALID_SIGNATURE, f"signature algorithm {str(alg)[:12]} not supported")
+    fitting = [d for d in dscs if alg_fits_key(alg, d.public_key)]
+    if not fitting:
+        return judged(Status.INVALID_SIGNATURE, f"{ALG_NAMES[alg]} does not fit the DSC's key")
     signed = sig_structure(protected_raw, payload)
-    signer = next((d for d in dscs if verify_signature(d.public_key, alg, signed, signature)), None)
+    signer = next((d for d in fitting if verify_signature(d.public_key, alg, signed, signature)), None)
     if signer is None:
-        return refused(Status.INVALID_SIGNATURE, f"{ALG_NAMES[alg]} signature does not verify")
-    if not signer.may_sign(kind.value):
-        allowed = ", ".join(sorted(signer.usages or ()))
-        return refused(Status.WRONG_KEY_USAGE, f"DSC may sign {allowed}, not {kind.value}")
-    hashes = [h for e in entries for h in revocation_hashes(e["ci"], e["co"], signature, alg).values()]
+        return judged(Status.INVALID_SIGNATURE, f"{ALG_NAMES[alg]} signature does not verify")
+    refused_kinds = [k.value for k in content.kinds if not signer.may_sign(k.value)]
+    if refused_kinds:
+        allowed = ", ".join(sorted(signer.usages or ())) or "no certificate type"
+        return judged(Status.WRONG_KEY_USAGE, f"DSC may sign {allowed}, not {', '.join(refused_kinds)}")
+    hashes = [h for e in entries or ({},) for h in revocation_hashes(_text(e, "ci"), _text(e, "co"), signature, alg).values()]
     if context.trust.is_revoked(hashes):
-        return refused(Status.REVOKED, "on the DCC revocation list")
+        return judged(Status.REVOKED, "on the DCC revocation list")
     now = context.now
     # exp is the last valid instant (the EU cases judge a certificate valid at exactly exp);
     # iat after now is tolerated: see the module docstring
     if expires is not None and now > expires:
-        return refused(Status.EXPIRED, "certificate expired (CWT exp)")
+        return judged(Status.EXPIRED, "certificate expired (CWT exp)")
     if signer.not_after is not None and now > signer.not_after:
-        return refused(Status.EXPIRED, "signing certificate (DSC) expired")
+        return judged(Status.EXPIRED, "signing certificate (DSC) expired")
     if signer.not_before is not None and now < signer.not_before:
-        return refused(Status.NOT_YET_VALID, "signing certificate (DSC) not yet valid")
-    return Credential(FORMAT.id, Status.VALID, kind=kind, identity=identity, evidence=evidence, issuer=issuer)
+        return judged(Status.NOT_YET_VALID, "signing certificate (DSC) not yet valid")
+    return judged(Status.VALID)

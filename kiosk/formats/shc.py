@@ -34,12 +34,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from kiosk.formats.base import MAX_DECOMPRESSED, MAX_NESTING, Refused, VerifyContext
-from kiosk.model import Credential, Identity, Kind, Status, TestResult, Vaccination
+from kiosk.model import COVID19, DETECTED, NAAT, NOT_DETECTED, RAT, Credential, Identity, Kind, Status, TestResult, Vaccination
 
 FORMAT_ID = "shc"
 PREFIX = "shc:/"
 HEALTH_CARD_TYPE = "https://smarthealth.cards#health-card"
-COVID19 = "840539006"  # SNOMED CT: COVID-19 (the disease every SHC immunization/test here targets)
 
 # A card issued a moment "in the future" is usually a kiosk clock a little behind the issuer's.
 NBF_SKEW_SECONDS = 300
@@ -60,7 +59,7 @@ SNOMED_SYSTEM = "http://snomed.info/sct"
 CVX_SERIES_DOSES = {"212": 1}  # Janssen (Johnson & Johnson) is a single dose
 
 # SARS-CoV-2 qualitative lab tests (LOINC), from the SMART Health Cards COVID-19 lab value set:
-# nucleic acid amplification (reported as "pcr") and rapid antigen ("rat").
+# nucleic acid amplification and rapid antigen, reported as the EU test-type codes NAAT and RAT.
 LOINC_TEST_TYPES = {
     **dict.fromkeys(
         (
@@ -68,9 +67,9 @@ LOINC_TEST_TYPES = {
             "94565-9", "94639-2", "94640-0", "94756-4", "94757-2", "94759-8", "94760-6", "94845-5",
             "95406-5", "95409-9", "95425-5", "96094-8", "96120-1",
         ),
-        "pcr",
+        NAAT,
     ),
-    **dict.fromkeys(("94558-4", "95209-3", "96119-3", "97097-0"), "rat"),
+    **dict.fromkeys(("94558-4", "95209-3", "96119-3", "97097-0"), RAT),
 }
 SNOMED_DETECTED = {"260373001", "10828004"}  # Detected, Positive
 SNOMED_NOT_DETECTED = {"260415000", "260385009"}  # Not detected, Negative
@@ -293,13 +292,13 @@ def _test_result(observation: dict) -> TestResult | None:
         return None  # not a SARS-CoV-2 test (a bundle may carry any lab result)
     values = set(_codes(observation.get("valueCodeableConcept"), SNOMED_SYSTEM))
     if values & SNOMED_DETECTED:
-        detected = True
+        result = DETECTED
     elif values & SNOMED_NOT_DETECTED:
-        detected = False
+        result = NOT_DETECTED
     else:
         return None  # inconclusive or a value we cannot read: proves nothing either way
     sampled_at = _instant(observation.get("effectiveDateTime"), "Observation.effectiveDateTime")
-    return TestResult(sampled_at=sampled_at, detected=detected, test_type=test_type, disease=COVID19)
+    return TestResult(sampled_at=sampled_at, result=result, test_type=test_type, disease=COVID19)
 
 
 # --------------------------------------------------------------------------- the plug-in

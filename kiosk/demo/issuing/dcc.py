@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiosk.model import Identity
+from kiosk.model import COVID19, DETECTED, NAAT, NOT_DETECTED, RAT, Identity
 
 # extended key usages a DSC can be limited to (the current EU arc)
 EKU_OIDS = {
@@ -29,9 +29,7 @@ EKU_OIDS = {
     "recovery": "1.3.6.1.4.1.1847.2021.1.3",
 }
 ALGS = {"ES256": -7, "ES384": -35, "PS256": -37}
-DISEASE = "840539006"
-TEST_TYPES = {"pcr": "LP6464-4", "rat": "LP217198-3"}
-NOT_DETECTED, DETECTED = "260415000", "260373001"
+TEST_TYPES = {"pcr": NAAT, "rat": RAT}
 
 
 def icao_transliteration(name: str) -> str:
@@ -187,7 +185,7 @@ class DccIssuer:
     def vaccination(self, identity: Identity, date: dt.date, dose: int = 2, doses: int = 2,
                     product: str = "EU/1/20/1528", **options: Any) -> str:
         entry = {
-            "tg": DISEASE, "vp": "J07BX03", "mp": product, "ma": "ORG-100030215",
+            "tg": COVID19, "vp": "J07BX03", "mp": product, "ma": "ORG-100030215",
             "dn": dose, "sd": doses, "dt": date.isoformat(), "co": self.country,
             "is": f"Ministry of Health ({self.country})",
             "ci": options.pop("uci", None) or self._uci("v", identity, f"{date}{dose}"),
@@ -197,7 +195,7 @@ class DccIssuer:
     def test(self, identity: Identity, sampled_at: dt.datetime, test_type: str = "pcr",
              detected: bool = False, **options: Any) -> str:
         entry = {
-            "tg": DISEASE, "tt": TEST_TYPES.get(test_type, test_type),
+            "tg": COVID19, "tt": TEST_TYPES.get(test_type, test_type),
             "sc": sampled_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "tr": DETECTED if detected else NOT_DETECTED, "tc": "Test centre 1",
             "co": self.country, "is": f"Ministry of Health ({self.country})",
@@ -214,7 +212,7 @@ class DccIssuer:
         valid_from = valid_from or first_positive + dt.timedelta(days=11)
         valid_until = valid_until or first_positive + dt.timedelta(days=180)
         entry = {
-            "tg": DISEASE, "fr": first_positive.isoformat(), "df": valid_from.isoformat(),
+            "tg": COVID19, "fr": first_positive.isoformat(), "df": valid_from.isoformat(),
             "du": valid_until.isoformat(), "co": self.country,
             "is": f"Ministry of Health ({self.country})",
             "ci": options.pop("uci", None) or self._uci("r", identity, first_positive.isoformat()),
