@@ -75,7 +75,8 @@ def load_trust(config: Config):
 
 def apply_city_rules(config: Config) -> Config:
     """The health rules the city published ({"vaccination": {...}, "test": ..., "recovery": ...},
-    keys as in [policy.*]) replace the config's; the venue keeps its mode and formats.
+    keys as in [policy.*]) replace the config's; the venue keeps its mode and formats. Its
+    "valuesets" ({name: an EU value set}) replace the shipped value sets of those names.
     A rules bundle that does not validate (sync.content.read_rules, as `kiosk-city publish`
     checks it) is logged and ignored: the kiosk keeps its own."""
     import dataclasses
@@ -92,6 +93,9 @@ def apply_city_rules(config: Config) -> Config:
     except TrustError as exc:
         log.error("city rules bundle refused: %s", exc)
         return config
+    value_sets = sections.pop("valuesets", None)
+    if value_sets is not None:
+        sections["value_sets"] = config.policy.value_sets.with_sets(value_sets)
     return dataclasses.replace(config, policy=dataclasses.replace(config.policy, **sections))
 
 

@@ -1,117 +1,18 @@
-"""The EU DCC value sets: the codes the health rules speak, with their display names.
-
-Shipped in ``kiosk/formats/eu_dcc_data/valuesets/`` (the EU's final release, see its
-``MANIFEST.json``), one file per value set in the EU's own format::
-
-    {"valueSetId": "vaccines-covid-19-names", "valueSetDate": "2022-11-30",
-     "valueSetValues": {"EU/1/20/1528": {"display": "Comirnaty", "lang": "en",
-                                         "active": true, "system": "...", "version": ""}, ...}}
-
-The city replaces any of them through its rules bundle: ``{"valuesets": {"<name>": <a value set
-in that format>}}`` (``sync/PROTOCOL.md``); a set the bundle does not name stays as shipped, and
-a bundle whose value sets do not validate is refused whole (logged; the kiosk keeps its own).
-
-Names (as the schemas' ``valueset-uri`` name them): ``disease-agent-targeted`` (``tg``),
-``vaccine-prophylaxis`` (``vp``), ``vaccine-medicinal-product`` (``mp``), ``vaccine-mah-manf``
-(vaccination ``ma``), ``test-type`` (``tt``), ``test-result`` (``tr``), ``test-manf`` (test
-``ma``). A code listed in a set is inside it, active or not (an inactive code is a withdrawn
-one, still on certificates issued before).
-"""
+"""The EU DCC value sets the kiosk ships: the EU's final release, in
+``kiosk/formats/eu_dcc_data/valuesets/`` (``MANIFEST.json`` names it). Their format, and how a
+city's rules bundle replaces them, is the protocol's (:mod:`sync.valuesets`)."""
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from sync.valuesets import FIELDS, NAMES, ValueSet, ValueSets, parse
+
+__all__ = ["FIELDS", "NAMES", "ValueSet", "ValueSets", "VALUESET_DIR", "shipped"]
 
 VALUESET_DIR = Path(__file__).parent / "formats" / "eu_dcc_data" / "valuesets"
-
-# value set -> the DCC fields it codes (entry kind, key)
-FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "disease-agent-targeted": (("v", "tg"), ("t", "tg"), ("r", "tg")),
-    "vaccine-prophylaxis": (("v", "vp"),),
-    "vaccine-medicinal-product": (("v", "mp"),),
-    "vaccine-mah-manf": (("v", "ma"),),
-    "test-type": (("t", "tt"),),
-    "test-result": (("t", "tr"),),
-    "test-manf": (("t", "ma"),),
-}
-NAMES = tuple(FIELDS)
-MAX_CODES = 10_000  # per value set; the largest EU one (test devices) holds a few hundred
-MAX_TEXT = 300
-
-
-@dataclass(frozen=True)
-class ValueSet:
-    name: str  # one of NAMES
-    id: str  # its valueSetId
-    date: str  # its valueSetDate
-    displays: Mapping[str, str] = field(hash=False)  # code -> display name
-    source: str = "shipped"  # "shipped" or "city rules bundle"
-
-    def __contains__(self, code: object) -> bool:
-        return isinstance(code, str) and code in self.displays
-
-
-@dataclass(frozen=True)
-class ValueSets:
-    sets: Mapping[str, ValueSet] = field(hash=False)
-    version: str = ""  # of the shipped release, e.g. "60ea3d8 (2023-07-12)"
-
-    def __getitem__(self, name: str) -> ValueSet:
-        return self.sets[name]
-
-    def display(self, name: str, code: object) -> str | None:
-        value_set = self.sets.get(name)
-        return value_set.displays.get(code) if value_set is not None and isinstance(code, str) else None
-
-    def replaced(self, doc: Any, source: str = "city rules bundle") -> "ValueSets":
-        """These value sets with those in ``doc`` ({name: value set}) replacing theirs.
-        ValueError naming every problem if any set does not validate."""
-        if not isinstance(doc, dict):
-            raise ValueError("valuesets: expected an object of value sets by name")
-        problems, new = [], dict(self.sets)
-        for name, content in doc.items():
-            try:
-                new[name] = parse(name, content, source)
-            except ValueError as exc:
-                problems.append(f"valuesets.{name}: {exc}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return ValueSets(new, self.version)
-
-    def describe(self) -> list[dict]:
-        """Each set's name, id, date, size and source (for status and documentation)."""
-        return [{"name": s.name, "id": s.id, "date": s.date, "codes": len(s.displays), "source": s.source}
-                for s in self.sets.values()]
-
-
-def parse(name: str, doc: Any, source: str = "shipped") -> ValueSet:
-    """One value set in the EU's format; ValueError saying what is wrong."""
-    if name not in FIELDS:
-        raise ValueError(f"unknown value set (expected one of {', '.join(NAMES)})")
-    if not isinstance(doc, dict):
-        raise ValueError("expected an object with valueSetId, valueSetDate, valueSetValues")
-    values = doc.get("valueSetValues")
-    if not isinstance(values, dict) or not values:
-        raise ValueError("valueSetValues: expected a non-empty object of codes")
-    if len(values) > MAX_CODES:
-        raise ValueError(f"valueSetValues: more than {MAX_CODES} codes")
-    displays = {}
-    for code, entry in values.items():
-        if not code.strip() or len(code) > MAX_TEXT:
-            raise ValueError("valueSetValues: a code is empty or too long")
-        display = entry.get("display") if isinstance(entry, dict) else None
-        if not isinstance(display, str) or len(display) > MAX_TEXT:
-            raise ValueError(f"valueSetValues.{code}: expected an object with a display text")
-        displays[code] = display
-    ident, date = doc.get("valueSetId", ""), doc.get("valueSetDate", "")
-    if not isinstance(ident, str) or not isinstance(date, str) or len(ident) > MAX_TEXT or len(date) > 40:
-        raise ValueError("valueSetId and valueSetDate must be short texts")
-    return ValueSet(name, ident, date, displays, source)
 
 
 @functools.cache

@@ -10,7 +10,7 @@ before it signs one, so the city refuses exactly what its kiosks would refuse, w
   (``{"dcc_revocations": {...}}`` as a ``trust.revocations`` file has it, or the inner object).
 - ``rules``: :func:`read_rules`, the tables below, with the limits and cross-checks the kiosk's
   config file gets for ``[policy.vaccination]``, ``[policy.test]`` and ``[policy.recovery]``
-  (:mod:`sync.schema` walks both).
+  (:mod:`sync.schema` walks both), and optional EU value sets (:mod:`sync.valuesets`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from sync.errors import BundleError, TrustError
 from sync.schema import build, opt
+from sync.valuesets import read_value_sets
 
 __all__ = [
     "VaccinationRules", "TestRules", "RecoveryRules", "RuleTables", "RULE_SECTIONS",
@@ -87,17 +88,25 @@ def rule_problems(rules: Any, prefix: str = "") -> list[str]:
 
 
 def read_rules(content: Any) -> dict[str, Any]:
-    """The tables a rules bundle gives, by section name (only those it holds); TrustError with
-    every problem, each with its key path, when it does not validate as the config would."""
+    """The tables a rules bundle gives, by section name (only those it holds), and its EU value
+    sets under ``"valuesets"`` ({name: :class:`sync.valuesets.ValueSet`}) if it has any;
+    TrustError with every problem, each with its key path, when it does not validate as the
+    config (or a value set) would."""
     if not isinstance(content, dict):
         raise TrustError("rules: expected an object with vaccination, test and/or recovery tables")
     problems: list[str] = []
-    tables = build(RuleTables, content, "", Path.cwd(), problems)
+    tables = build(RuleTables, {k: v for k, v in content.items() if k != "valuesets"}, "", Path.cwd(), problems)
     if not problems:
         problems = rule_problems(tables)
+    sections: dict[str, Any] = {name: getattr(tables, name) for name in RULE_SECTIONS if name in content}
+    if "valuesets" in content:
+        try:
+            sections["valuesets"] = read_value_sets(content["valuesets"])
+        except ValueError as exc:
+            problems.append(str(exc))
     if problems:
         raise TrustError("; ".join(problems))
-    return {name: getattr(tables, name) for name in RULE_SECTIONS if name in content}
+    return sections
 
 
 def check_content(kind: str, content: Any) -> None:

@@ -8,7 +8,10 @@ plus --trust-list, --dsc and --shc-issuer; the decision from the config's [polic
 
 Exit status: 0 pass, 1 fail, 2 bad usage, bad config or an unreadable file.
 With --json: one object with format, status, decision, reason, detail, kind, issuer,
-masked_name (initials and birth year, never the full name or birth date), flags, message, at.
+masked_name (initials and birth year, never the full name or birth date), flags, message, at,
+schema_version and schema_problems (EU DCC: the official schema of the payload's version, and each
+problem as a path and a message, never a value from the certificate: reported, not refused), and
+codes (each coded field's path, value set, code and display name from the EU value sets).
 """
 
 from __future__ import annotations
@@ -115,10 +118,13 @@ def verify_text(text: str, config: "Config", trust: "TrustStore", now: dt.dateti
     return credential, decision
 
 
-def report(credential: "Credential", decision: "Decision", now: dt.datetime) -> dict:
-    """What the command prints: no personal data beyond the masked name the guard may see."""
+def report(credential: "Credential", decision: "Decision", now: dt.datetime, value_sets=None) -> dict:
+    """What the command prints: no personal data beyond the masked name the guard may see.
+    Coded fields get their display names from ``value_sets`` (default: the shipped ones)."""
     from kiosk.reasons import message
+    from kiosk.valuesets import shipped
 
+    value_sets = value_sets if value_sets is not None else shipped()
     text = message(decision.reason)
     return {
         "format": credential.format,
@@ -132,6 +138,10 @@ def report(credential: "Credential", decision: "Decision", now: dt.datetime) -> 
         "flags": list(decision.flags),
         "message": {"vi": text.vi, "en": text.en},
         "at": now.isoformat(),
+        "schema_version": credential.schema_version,
+        "schema_problems": [problem.to_json() for problem in credential.schema_problems],
+        "codes": [{"path": path, "value_set": name, "code": code, "display": value_sets.display(name, code)}
+                  for path, name, code in credential.codes],
     }
 
 
@@ -148,7 +158,7 @@ def run(args: "argparse.Namespace") -> int:
         raise UsageError(str(exc)) from None
     text = read_payload(args)
     credential, decision = verify_text(text, config, trust, now)
-    out = report(credential, decision, now)
+    out = report(credential, decision, now, config.policy.value_sets)
     # the issuer, the detail and the holder's initials come from the QR code: anyone's to write, so
     # escaped (an escape sequence could clear the screen and print a green "pass")
     if args.json:
@@ -165,4 +175,6 @@ def run(args: "argparse.Namespace") -> int:
             print(shown(f"  detail: {out['detail']}"))
         if out["flags"]:
             print(shown(f"  flags: {', '.join(out['flags'])}"))
+        for problem in out["schema_problems"]:
+            print(shown(f"  schema {out['schema_version']}: {problem['path']} {problem['message']}"))
     return 0 if decision.passed else 1

@@ -13,9 +13,10 @@ need (kiosk.rules).
 Speed: a DCC is checked on every scan, so each version's schema is compiled once, on first use,
 twice over. ``fastjsonschema`` turns it into Python code that decides *whether* a payload
 conforms (tens of microseconds; every payload runs through it); only for a payload that does not,
-``jsonschema`` (the reference implementation, draft 2020-12) lists *every* problem. Both judge
-``format`` with the same checkers (jsonschema's own), so they agree on what conforms; a test holds
-them to it. Draft 2020-12 keywords beyond draft 2019 (which fastjsonschema implements) do not occur
+``jsonschema`` (the reference implementation, draft 2020-12) lists *every* problem, so a kiosk
+imports jsonschema only when a certificate breaks its schema. Both judge ``format`` with the same
+two checkers (``FORMATS``: date by the standard library, date-time by rfc3339-validator, as
+jsonschema itself does), so they agree on what conforms; a test holds them to it. Draft 2020-12 keywords beyond draft 2019 (which fastjsonschema implements) do not occur
 in these schemas: a test checks that too.
 
 A problem is a path (``$.v[0].dt``: property names from the schema and item numbers, never
@@ -25,6 +26,7 @@ certificate ever appears in one, so problems can be printed and logged.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import re
@@ -73,11 +75,15 @@ def _ascii_digits(node: Any) -> Any:
     return node
 
 
-@functools.lru_cache(maxsize=64)
 def schema_version_for(ver: Any) -> str:
     """The shipped schema a payload's ``ver`` is checked against."""
+    return _version_for(ver if isinstance(ver, str) and len(ver) <= 20 else "")
+
+
+@functools.lru_cache(maxsize=64)
+def _version_for(ver: str) -> str:
     versions = shipped_versions()
-    if not isinstance(ver, str) or not _VERSION.match(ver):
+    if not _VERSION.match(ver):
         return versions[-1]
     if ver in versions:
         return ver
@@ -86,22 +92,41 @@ def schema_version_for(ver: Any) -> str:
     return below[-1] if below else versions[0]
 
 
+_FULL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def is_date(value: Any) -> bool:
+    """JSON Schema ``format: date``: an RFC 3339 full-date (a format applies to strings only)."""
+    if not isinstance(value, str):
+        return True
+    if not _FULL_DATE.fullmatch(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_date_time(value: Any) -> bool:
+    """JSON Schema ``format: date-time``: an RFC 3339 date-time (rfc3339-validator, as jsonschema)."""
+    from rfc3339_validator import validate_rfc3339
+
+    return not isinstance(value, str) or bool(validate_rfc3339(value))
+
+
+# the formats the schemas use, judged the same way by both validators
+FORMATS: dict[str, Callable[[Any], bool]] = {"date": is_date, "date-time": is_date_time}
+
+
 @functools.cache
 def _format_checker() -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import FormatChecker
 
-    return Draft202012Validator.FORMAT_CHECKER
-
-
-def _formats_used(schema: Any) -> set[str]:
-    if isinstance(schema, dict):
-        found = {schema["format"]} if isinstance(schema.get("format"), str) else set()
-        for value in schema.values():
-            found |= _formats_used(value)
-        return found
-    if isinstance(schema, list):
-        return set().union(*(_formats_used(v) for v in schema)) if schema else set()
-    return set()
+    checker = FormatChecker(formats=())
+    for name, predicate in FORMATS.items():
+        checker.checks(name)(predicate)
+    return checker
 
 
 @functools.cache
@@ -109,16 +134,9 @@ def _fast(version: str) -> Callable[[Any], Any]:
     """fastjsonschema's compiled check of one version: raises on the first problem."""
     import fastjsonschema
 
-    checker = _format_checker()
-    schema = load_schema(version)
-    formats = {name: functools.partial(_conforms, checker, name) for name in _formats_used(schema)}
     # draft 2019 code generation: the 2020-12 schemas use nothing that differs between the two
-    schema = dict(schema, **{"$schema": "https://json-schema.org/draft/2019-09/schema"})
-    return fastjsonschema.compile(schema, formats=formats, use_default=False, detailed_exceptions=False)
-
-
-def _conforms(checker: Any, name: str, value: Any) -> bool:
-    return checker.conforms(value, name)
+    schema = dict(load_schema(version), **{"$schema": "https://json-schema.org/draft/2019-09/schema"})
+    return fastjsonschema.compile(schema, formats=FORMATS, use_default=False, detailed_exceptions=False)
 
 
 @functools.cache
