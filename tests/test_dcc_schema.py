@@ -1,7 +1,7 @@
 """Issue 12: EU DCCs are verified as leniently as the EU's own conformance data, and the rules
 decide on the fields they need.
 
-Every certificate here is made with the project's test issuer (kiosk.issuing.dcc) from payloads
+Every certificate here is made with the project's test issuer (kiosk.demo.issuing.dcc) from payloads
 written below, shaped as real early issuers shaped them: partial birth dates, empty optional
 strings, the 1.0.0 field shapes. Properly signed, they are ``valid`` with their schema problems
 listed; the health rules refuse those that lack what the rules need, each with its reason.
@@ -24,7 +24,7 @@ from kiosk.config import PolicySection, VaccinationRules
 from kiosk.formats import dcc_schema
 from kiosk.formats.base import VerifyContext
 from kiosk.formats.eu_dcc import FORMAT
-from kiosk.issuing.dcc import DccIssuer
+from kiosk.demo.issuing.dcc import DccIssuer
 from kiosk.model import Identity, Kind, Status
 from kiosk.policy import SCHEMA_FLAG, Policy
 from kiosk.reasons import MESSAGES
