@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -74,3 +75,42 @@ def test_status_json_reports_bundles_and_counts(city, tmp_path, capsys):
                 "clock_synchronised", "disk_alarm", "quarantined", "bundles"):
         assert key in status
     assert status["total"] == 0 and status["undelivered"] == 0
+
+
+def test_the_city_replaces_a_value_set_and_the_rules_and_verify_follow(city, tmp_path, capsys):
+    """Issue 12: value sets are updated at a kiosk by the city's rules bundle."""
+    from kiosk.valuesets import VALUESET_DIR
+
+    issuer = DccIssuer.create(country="VN", valid_from=NOW - dt.timedelta(days=30))
+    code = issuer.vaccination(Identity("Trần Thị Mai", "1990-05-06"), NOW.date() - dt.timedelta(days=20),
+                              product="VN-Nanocovax")
+    config = kiosk_config(city, tmp_path)
+    config = dataclasses.replace(config, policy=dataclasses.replace(config.policy, mode="health"))
+    products = json.loads((VALUESET_DIR / "vaccine-medicinal-product.json").read_text())
+    products["valueSetValues"]["VN-Nanocovax"] = {"display": "Nanocovax", "lang": "en", "active": True,
+                                                  "system": "local", "version": ""}
+    city.store.publish("trust-list", issuer.trust_list())
+    from kiosk.policy import Policy
+
+    def decide() -> str:
+        rules = apply_city_rules(config).policy
+        credential = verify(code, VerifyContext(now=dt.datetime.now(dt.timezone.utc), trust=load_trust(config)))
+        return Policy(rules).decide(credential, now=dt.datetime.now(dt.timezone.utc)).reason
+
+    sync_once(config)
+    assert decide() == "product_not_accepted"  # not in the shipped set
+    city.store.publish("rules", {"vaccination": {"accepted_products": []},
+                                 "valuesets": {"vaccine-medicinal-product": products}})
+    sync_once(config)
+    rules = apply_city_rules(config).policy
+    assert rules.value_sets["vaccine-medicinal-product"].source == "city rules bundle"
+    assert rules.value_sets["test-type"].source == "shipped"  # the others stay as shipped
+    assert decide() == "vaccinated"
+
+
+def test_a_rules_bundle_with_a_broken_value_set_is_refused_whole(city, tmp_path, caplog):
+    config = kiosk_config(city, tmp_path)
+    city.store.publish("rules", {"vaccination": {"min_days_after_last_dose": 21},
+                                 "valuesets": {"test-type": {"valueSetValues": {"LP6464-4": "no display"}}}})
+    sync_once(config)
+    assert apply_city_rules(config) == config
