@@ -378,3 +378,25 @@ def test_hypothesis_payloads_never_raise_and_problems_never_quote_them(base: dic
     except Exception:
         full_ok = False
     assert fast_ok == full_ok
+
+
+def test_the_journal_counts_the_schema_problems_in_the_entry_flags(make_config, mock_factory) -> None:
+    import sqlite3
+
+    from drivers.camera import Camera, ReplaySource
+    from kiosk.app import build_kiosk
+    from kiosk.clock import FixedClock
+
+    config = make_config(policy={"mode": "health", "reentry_minutes": 0.0}, gate={"open_seconds": 0.2})
+    kiosk = build_kiosk(config, camera=Camera(ReplaySource(frames=[], realtime=False)), pin_factory=mock_factory,
+                        clock=FixedClock(NOW, advance=False))
+    kiosk.trust.add_dsc(ISSUER.dsc_der)
+    try:
+        quirky = kiosk.decide(ISSUER.sign_dcc(changed(V100, dob="1988", entry__co=""), iat=ISSUED))
+        clean = kiosk.decide(ISSUER.sign_dcc(T130, iat=ISSUED))
+    finally:
+        kiosk.close()
+    assert (quirky.status, quirky.decision.reason, clean.decision.reason) == ("valid", "vaccinated", "tested_negative")
+    with sqlite3.connect(config.journal_path) as db:
+        rows = db.execute("SELECT reason, flags FROM entries ORDER BY rowid").fetchall()
+    assert rows == [("vaccinated", f"{SCHEMA_FLAG}:3"), ("tested_negative", "")]
