@@ -172,6 +172,17 @@ def test_quirky_certificates_are_valid_with_their_schema_problems_listed(name: s
         assert not any(len(s) > 2 and s in words for s in strings_in(dcc) - {"ver", "nam", "dob", "v", "t", "r"}), words
 
 
+@pytest.mark.parametrize("dob", ["\uff11\uff19\uff19\uff11-04-30", "\u0661\u0669\u0669\u0661", "30.04.1991"])
+@pytest.mark.parametrize("base", [V100, T130])
+def test_a_birth_date_in_other_digits_is_reported_and_never_taken_as_one(base: dict, dob: str) -> None:
+    """Full-width or Arabic-Indic digits are no birth date (JSON Schema patterns are ECMA-262,
+    where \\d is [0-9]): a problem is listed, and the identity carries no birth date."""
+    credential = verify(changed(base, dob=dob))
+    assert credential.status is Status.VALID
+    assert any(p.path == "$.dob" for p in credential.schema_problems)
+    assert credential.identity is not None and credential.identity.birth_date == ""
+
+
 @pytest.mark.parametrize("dcc", [V100, T130, R130])
 def test_the_clean_payloads_have_no_problems(dcc: dict) -> None:
     credential = verify(dcc)
@@ -326,7 +337,7 @@ def test_verify_json_lists_schema_problems_and_display_names(tmp_path, capsys) -
     assert main(["verify", "--dsc", str(dsc), "--at", NOW.isoformat(), "--json", text]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["status"], out["schema_version"]) == ("valid", "1.0.0")
-    assert {"path": "$.dob", "message": "does not match the pattern (19|20)\\d{2}-\\d{2}-\\d{2}"} in out["schema_problems"]
+    assert {"path": "$.dob", "message": "does not match the pattern (19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}"} in out["schema_problems"]
     assert "MUELLER" not in json.dumps(out["schema_problems"]) and "1988" not in json.dumps(out["schema_problems"])
     codes = {c["path"]: c for c in out["codes"]}
     assert codes["$.v[0].mp"] == {"path": "$.v[0].mp", "value_set": "vaccine-medicinal-product",
