@@ -52,6 +52,7 @@ from sync.wire import DECISIONS, STATUSES, Status, parse_iso, text_problem, utc_
 log = logging.getLogger("kiosk.city")
 
 MAX_BATCH_ENTRIES = 10_000
+RESIGN_AFTER = dt.timedelta(days=1)  # a served bundle is signed again, as the next version, this old
 MAX_IDENTITY_BYTES = 4096
 # a kiosk's clock, when synchronised, is not a day ahead: later times are forged or broken
 MAX_FUTURE = dt.timedelta(days=1)
@@ -268,6 +269,7 @@ class CityStore:
         except BaseException:
             self.engine.close()
             raise
+        self._signed_at: dict[str, tuple[str, bundles.Bundle]] = {}  # kind -> (ETag, bundle) last served
         self._stats_lock = threading.Lock()
         self.stats = {"batches": 0, "entries_stored": 0, "entries_duplicate": 0, "entries_expired": 0,
                       "ingest_seconds": 0.0}
@@ -477,7 +479,26 @@ class CityStore:
         return bundles.verify_bundle(made[-1], self.keys.bundle_public, kind)
 
     def bundle(self, kind: str) -> tuple[bytes, str] | None:
-        return self.engine.bundle(kind)
+        """The envelope and ETag to serve. Once a day old it is first signed again, same content
+        as the next version: a kiosk reports the age of what the city signed, so it can tell a
+        current list from one frozen by a stale cache or a responder faking 304s."""
+        held = self.engine.bundle(kind)
+        if held is None:
+            return None
+        envelope, etag = held
+        seen = self._signed_at.get(kind)
+        if seen is None or seen[0] != etag:  # verified and parsed once per version
+            try:
+                seen = (etag, bundles.verify_bundle(envelope, self.keys.bundle_public, kind))
+            except bundles.BundleError as exc:  # not ours to re-sign: served as it is, the kiosks refuse it
+                log.error("the stored %s bundle does not verify with the city's key: %s", kind, exc)
+                return held
+            self._signed_at[kind] = seen
+        issued = bundles.issued_instant(seen[1])
+        if issued is None or dt.datetime.now(dt.timezone.utc) - issued >= RESIGN_AFTER:
+            self.publish(kind, seen[1].content)
+            held = self.engine.bundle(kind)
+        return held
 
     # ------------------------------------------------------------------ imports
     def record_import(self, export_id: str, kiosk_id: str, entries: int, stored: int) -> None:

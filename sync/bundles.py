@@ -164,6 +164,15 @@ def verify_bundle(raw: bytes, public_key_b64: str, kind: str | None = None) -> B
     return bundle
 
 
+# a bundle signed later than this ahead of the kiosk's clock is refused
+MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
+
+
+def issued_instant(bundle: Bundle) -> dt.datetime | None:
+    """When the city signed ``bundle`` (its signed ``issued_at``), None if that is not a time."""
+    return _parse_iso(bundle.issued_at)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -173,11 +182,12 @@ def _iso(moment: dt.datetime) -> str:
 
 
 def _parse_iso(text: str) -> dt.datetime | None:
+    """An aware UTC instant, or None for anything that is not one (0001-01-01T00:00+14:00 too)."""
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
+        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    except (ValueError, AttributeError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o640) -> None:
@@ -250,6 +260,12 @@ class BundleStore:
         Raises :class:`BundleError` otherwise; the held copy stays in use.
         """
         bundle = verify_bundle(raw, self.public_key_b64, kind)
+        issued = issued_instant(bundle)
+        if issued is None:
+            raise BundleError(f"bundle refused: issued_at {bundle.issued_at[:40]!r} is not an ISO 8601 time")
+        if issued > _now() + MAX_CLOCK_SKEW:  # a clock gone wrong at the city, or a list made to last
+            raise BundleError(f"bundle refused: issued at {bundle.issued_at}, in the future (this kiosk's clock "
+                              f"says {_iso(_now())})")
         check_content(kind, bundle.content)  # what the kiosk could not load never replaces what it can
         held = self.current(kind)
         if held is not None and bundle.version < held.version:
@@ -263,7 +279,8 @@ class BundleStore:
         return bundle
 
     def confirm(self, kind: str) -> None:
-        """The server said our copy is current (304): note when."""
+        """The server said our copy is current (304): note when. An unsigned 304 proves nothing
+        about freshness, so it changes no age: the age is that of the signed content."""
         meta = self._meta(kind)
         if meta:
             meta["checked_at"] = _iso(_now())
@@ -273,19 +290,22 @@ class BundleStore:
         atomic_write(self._meta_path(kind), json.dumps(meta).encode())
 
     def status(self, now: dt.datetime | None = None) -> dict[str, dict]:
-        """For ``kiosk status`` and the heartbeat: per kind, version, when issued, when last
-        confirmed by the server, and ``age_seconds`` since then (None when no good copy is held)."""
+        """For ``kiosk status`` and the heartbeat: per kind, version, when the city signed it
+        (``issued_at``), when the server last confirmed it current (``checked_at``), and
+        ``age_seconds``: the age of the signed content, since ``issued_at`` (None when no good
+        copy is held). The city re-signs its bundles daily, so a list older than a day or two
+        means the kiosk is not getting new ones, whatever 304s it may be answered."""
         now = now or _now()
         result = {}
         for kind in KINDS:
             bundle = self.current(kind)
             meta = self._meta(kind)
-            checked = _parse_iso(meta.get("checked_at", "")) if bundle else None
+            issued = issued_instant(bundle) if bundle else None
             result[kind] = {
                 "version": bundle.version if bundle else None,
                 "issued_at": bundle.issued_at if bundle else None,
                 "checked_at": meta.get("checked_at") if bundle else None,
-                "age_seconds": round((now - checked).total_seconds()) if checked else None,
+                "age_seconds": max(0, round((now - issued).total_seconds())) if issued else None,
             }
         return result
 

@@ -41,7 +41,7 @@ from kiosk.config import Config, resolve_path
 from kiosk.errors import ConfigError
 from kiosk.journal import Journal, utc_iso
 from sync import PROTOCOL_VERSION
-from sync.bundles import KINDS, BundleStore
+from sync.bundles import KINDS, BundleStore, issued_instant
 from sync.errors import AuthError, BatchRefused, BundleError, SyncError, TransientError
 from sync.wire import to_wire
 
@@ -339,8 +339,11 @@ class Uploader:
                     log.error("%s bundle from %s REFUSED, keeping the last good copy: %s", kind, self.base, exc)
                     outcomes[kind] = "refused"
                     continue
-            if kind == "trust-list":  # `kiosk status` reports the trust list's age from this
-                self.journal.set_meta("trust_updated_at", _now_iso())
+            if kind == "trust-list":  # the status bar and `kiosk status`: when the city signed the held copy
+                held = self.bundles.current(kind)
+                issued = issued_instant(held) if held is not None else None
+                if issued is not None:
+                    self.journal.set_meta("trust_updated_at", utc_iso(issued))
         return outcomes
 
     def send_heartbeat(self) -> None:
