@@ -374,9 +374,9 @@ def check_trust_list(state: _State) -> str:
     if status["version"] is None:
         raise Failed("no trust list from the city yet: is kiosk-sync running? (journalctl -u kiosk-sync)")
     age = dt.timedelta(seconds=status["age_seconds"] or 0)
-    detail = f"version {status['version']}, confirmed by the city {_age(age)} ago"
+    detail = f"version {status['version']}, signed by the city {_age(age)} ago"
     if age > MAX_TRUST_AGE:
-        raise Failed(detail + ": the sync has not reached the city for too long")
+        raise Failed(detail + ": the city signs it daily, so the sync has not brought a new one for too long")
     return detail
 
 
