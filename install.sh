@@ -36,7 +36,8 @@ readonly APT_COMMON=(python3 python3-venv python3-pip ca-certificates libzbar0 f
     python3-numpy python3-pygame libsdl2-2.0-0 libsdl2-ttf-2.0-0 libsdl2-image-2.0-0)
 readonly APT_PI=(python3-picamera2 python3-libcamera python3-lgpio)
 # chromium: the city console's browser tests (headless, driven by Playwright; no browser download)
-readonly APT_DEV=(python3-venv libzbar0 fonts-dejavu-core chromium)
+# postgresql: the city's tests start throwaway clusters from it (tests/conftest.py)
+readonly APT_DEV=(python3-venv libzbar0 fonts-dejavu-core chromium postgresql)
 # pip must not replace Debian's numpy under picamera2 (its C parts are built against 1.x)
 readonly PIP_CONSTRAINTS="numpy<2"
 

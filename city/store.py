@@ -244,7 +244,8 @@ class CityStore:
 
     Thread-safe. ``migrate``: True applies pending migrations (``serve``, ``migrate``, the
     embedded server); ``"auto"`` sets up an empty database but refuses one that needs upgrading
-    (:class:`SchemaOutdated`: the other commands, so an upgrade is a deliberate step);
+    (:class:`SchemaOutdated`: the other commands, so an upgrade is a deliberate step); False
+    leaves the database as it is;
     ``retention_days``: entries older than that many days (counted from UTC midnight) are not
     kept; None keeps everything.
     """
@@ -263,7 +264,7 @@ class CityStore:
             version = self.engine.schema_version()
             if migrate is True or (migrate == "auto" and version == 0):
                 self.engine.migrate(MigrationContext(self.index_sealed, progress))
-            elif version < latest_version():
+            elif migrate == "auto" and version < latest_version():
                 raise SchemaOutdated(f"the city database is at version {version}, this program needs "
                                      f"{latest_version()}: run 'kiosk-city migrate' first")
         except BaseException:

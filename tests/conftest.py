@@ -48,3 +48,85 @@ def mock_factory():
     factory = MockFactory()
     yield factory
     factory.reset()
+
+
+# ---------------------------------------------------------------------------- the city's two engines
+def _postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster from Debian's ``postgresql`` package, in a temporary folder.
+
+    initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user
+    (``runuser``); it listens only on a unix socket in the folder. fsync is off: a test cluster.
+    """
+
+    def __init__(self, bindir: Path):
+        import subprocess
+        import tempfile
+
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="city-pg-"))
+        self.data = self.root / "data"
+        self.socket = self.root / "run"
+        self.socket.mkdir()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            import shutil
+
+            shutil.chown(self.root, "postgres")
+            shutil.chown(self.socket, "postgres")
+            os.chmod(self.root, 0o755)  # postgres reaches its data and socket; we reach the socket
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.run = lambda *cmd: subprocess.run([*self.as_user, *cmd], check=True, capture_output=True, text=True)
+        self.run(str(bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                 "--no-sync", "--locale=C")
+        options = (f"-k {self.socket} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+                   "-c full_page_writes=off -c max_connections=400")
+        self.run(str(bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
+                 "-w", "-t", "60", "start")
+        self.count = 0
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@/{database}?host={self.socket}"
+
+    def new_database(self) -> str:
+        import psycopg
+
+        self.count += 1
+        name = f"city_test_{os.getpid()}_{self.count}"
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self) -> None:
+        import shutil
+
+        try:
+            self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run and install.sh --dev do)")
+    cluster = PostgresCluster(bindir)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def city_db(request, monkeypatch):
+    """The city's database for one test: None (SQLite in the data folder) or a fresh PostgreSQL
+    database's URL; also in $KIOSK_CITY_DB, so `kiosk-city` commands the test runs use it."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("KIOSK_CITY_DB", raising=False)
+        return None
+    url = request.getfixturevalue("postgres_cluster").new_database()
+    monkeypatch.setenv("KIOSK_CITY_DB", url)
+    return url

@@ -27,8 +27,8 @@ OFFICES = ["Office A", "Office B"]  # the venues the tests' kiosks are enrolled 
 
 
 @pytest.fixture
-def city(tmp_path):
-    with start_server(tmp_path / "city", max_batch_bytes=200_000) as server:
+def city(tmp_path, city_db):
+    with start_server(tmp_path / "city", max_batch_bytes=200_000, db=city_db) as server:
         yield server
 
 
@@ -116,7 +116,7 @@ def test_bundles_are_served_with_etags(city, tmp_path):
 
 
 # ---------------------------------------------------------------------------- the commands
-def test_enroll_prints_a_config_that_check_config_accepts(tmp_path, capsys):
+def test_enroll_prints_a_config_that_check_config_accepts(tmp_path, capsys, city_db):
     code = kiosk_city_main(["enroll", "lab-01", "--data", str(tmp_path / "city"), "--url", "http://127.0.0.1:8443",
                             "--state", str(tmp_path / "state"), "--simulated", "--venue", "Trường Tiểu học Kim Liên"])
     assert code == 0
@@ -176,7 +176,7 @@ def test_entries_filter_by_kiosk_venue_and_dates(city, tmp_path, capsys):
     assert kiosk_city_main(["entries", "--data", data, "--from", "soon"]) == 2
 
 
-def test_publish_signs_each_file_and_refuses_bad_input(tmp_path, capsys):
+def test_publish_signs_each_file_and_refuses_bad_input(tmp_path, capsys, city_db):
     data = str(tmp_path / "city")
     (tmp_path / "trust.json").write_text(json.dumps({"certificates": []}))
     (tmp_path / "bad.json").write_text("{oops")
@@ -239,7 +239,7 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
     assert err.count("kiosk-city: error:") == 2
 
 
-def test_serve_answers_on_the_given_address_and_makes_its_keys(tmp_path):
+def test_serve_answers_on_the_given_address_and_makes_its_keys(tmp_path, city_db):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

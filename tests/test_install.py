@@ -231,7 +231,7 @@ def _fake_dev_checkout(tmp_path: Path, stamp_matches: bool) -> Path:
 def _dev_packages_present() -> bool:
     if shutil.which("dpkg-query") is None:
         return True
-    for pkg in ("python3-venv", "libzbar0", "fonts-dejavu-core"):
+    for pkg in ("python3-venv", "libzbar0", "fonts-dejavu-core", "postgresql"):
         status = subprocess.run(
             ["dpkg-query", "-W", "-f=${db:Status-Status}", pkg], capture_output=True, text=True
         ).stdout

@@ -11,8 +11,8 @@ from city.store import CityStore
 from sync_helpers import NAMES, fill_journal, kiosk, kiosk_city, load, write_config
 
 
-def _setup(tmp_path, name="remote-1"):
-    store = CityStore(tmp_path / "city")
+def _setup(tmp_path, name="remote-1", db=None):
+    store = CityStore(tmp_path / "city", db)
     from city.enroll import enroll_kiosk
 
     enrollment = enroll_kiosk(store, name, "https://city.example", state_dir=tmp_path / "state", venue="Far village")
@@ -21,8 +21,8 @@ def _setup(tmp_path, name="remote-1"):
     return load(config_path), config_path
 
 
-def test_export_import_receipt_round_trip(tmp_path):
-    config, config_path = _setup(tmp_path)
+def test_export_import_receipt_round_trip(tmp_path, city_db):
+    config, config_path = _setup(tmp_path, db=city_db)
     ids = fill_journal(config, 1500)
     out = tmp_path / "usb" / "entries.jsonl"
     exported = kiosk("export", "--config", str(config_path), "--out", str(out))
@@ -96,8 +96,8 @@ def test_an_export_from_an_unknown_kiosk_is_refused(tmp_path):
     assert result.returncode == 2 and "not enrolled here" in result.stderr
 
 
-def test_exported_entries_are_confirmed_by_the_next_online_sync(tmp_path):
-    with start_server(tmp_path / "city") as city:
+def test_exported_entries_are_confirmed_by_the_next_online_sync(tmp_path, city_db):
+    with start_server(tmp_path / "city", db=city_db) as city:
         enrollment = city.enroll("k1", state_dir=tmp_path / "state")
         config_path = write_config(enrollment, tmp_path / "kiosk.toml")
         config = load(config_path)

@@ -23,8 +23,8 @@ from sync_proxy import FaultProxy
 
 
 @pytest.fixture
-def city(tmp_path):
-    with start_server(tmp_path / "city") as server:
+def city(tmp_path, city_db):
+    with start_server(tmp_path / "city", db=city_db) as server:
         yield server
 
 

@@ -31,9 +31,9 @@ RECORDED_DURING = 2000
 TOTAL = PREFILLED + RECORDED_DURING
 
 
-def test_ten_thousand_entries_arrive_exactly_once(tmp_path):
+def test_ten_thousand_entries_arrive_exactly_once(tmp_path, city_db):
     rng = random.Random(4)
-    with start_server(tmp_path / "city") as server:
+    with start_server(tmp_path / "city", db=city_db) as server:
         enrollment = server.enroll("gate-faults", state_dir=tmp_path / "state", venue="Bus station")
         upstream_port = int(server.url.rsplit(":", 1)[1])
         proxy = FaultProxy(

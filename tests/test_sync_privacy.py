@@ -34,10 +34,10 @@ def _state_bytes(state: Path) -> dict[Path, bytes]:
     return {path: path.read_bytes() for path in state.rglob("*") if path.is_file()}
 
 
-def test_names_never_touch_the_kiosk_disk_but_reach_the_city(tmp_path):
+def test_names_never_touch_the_kiosk_disk_but_reach_the_city(tmp_path, city_db):
     people = _people(SEED, VISITORS)
     assert len(people) >= 10
-    with start_server(tmp_path / "city") as city:
+    with start_server(tmp_path / "city", db=city_db) as city:
         enrollment = city.enroll("privacy-1", state_dir=tmp_path / "state", simulated=True)
         config_path = write_config(enrollment, tmp_path / "kiosk.toml")
         config = load(config_path)
