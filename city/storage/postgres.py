@@ -45,11 +45,11 @@ _TYPES = {
 }
 _INSERT = (
     f"INSERT INTO entries ({', '.join(ROW_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"%s::{_TYPES[c]}[]" for c in ROW_COLUMNS)
+    + ", ".join(f"%b::{_TYPES[c]}[]" for c in ROW_COLUMNS)
     + ") ON CONFLICT DO NOTHING RETURNING id::text"
 )
-_INSERT_INDEX = ("INSERT INTO entry_index (hash, at, entry_id) SELECT * FROM unnest(%s::bytea[], %s::timestamptz[], "
-                 "%s::uuid[]) ON CONFLICT DO NOTHING")
+_INSERT_INDEX = ("INSERT INTO entry_index (hash, at, entry_id) SELECT * FROM unnest(%b::bytea[], %b::timestamptz[], "
+                 "%b::uuid[]) ON CONFLICT DO NOTHING")
 
 
 def _sql(text: str) -> str:
@@ -212,6 +212,7 @@ class PostgresEngine(Engine):
         columns[synced] = [bool(value) for value in columns[synced]]
         by_id = {item.id: item for item in rows}
         with self._connection() as conn, conn.transaction():
+            # %b: the arrays travel in binary, without text escaping (a third of the CPU otherwise)
             stored = [row[0] for row in conn.execute(_INSERT, columns).fetchall()]
             hashes, instants, ids = [], [], []
             for entry_id in stored:

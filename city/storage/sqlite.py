@@ -173,17 +173,15 @@ class SQLiteEngine(Engine):
         if not rows:
             return 0
         marks = ",".join("?" * len(ROW_COLUMNS))
-        stored = 0
         with self.transaction() as tx:
-            conn = tx.conn
-            for item in rows:
-                cursor = conn.execute(
-                    f"INSERT INTO entries ({','.join(ROW_COLUMNS)}) VALUES ({marks}) ON CONFLICT DO NOTHING", item.row)
-                if cursor.rowcount:
-                    stored += 1
-                    conn.executemany("INSERT OR IGNORE INTO entry_index (hash, at, entry_id) VALUES (?, ?, ?)",
-                                     [(digest, item.at, item.id) for digest in item.hashes])
-        return stored
+            # the write lock is held: ids found absent now stay absent until the commit
+            present = self.owners([item.id for item in rows])
+            new = list({item.id: item for item in rows if item.id not in present}.values())
+            tx.conn.executemany(f"INSERT INTO entries ({','.join(ROW_COLUMNS)}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+                                [item.row for item in new])
+            tx.conn.executemany("INSERT OR IGNORE INTO entry_index (hash, at, entry_id) VALUES (?, ?, ?)",
+                                [(digest, item.at, item.id) for item in new for digest in item.hashes])
+        return len(new)
 
     def insert_index(self, rows: Sequence[tuple[bytes, str, str]]) -> None:
         with self.transaction() as tx:
