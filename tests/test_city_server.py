@@ -226,6 +226,11 @@ def test_trace_finds_who_was_at_the_same_venue_within_the_window(city, tmp_path,
     text = capsys.readouterr().out
     assert "1 visit(s)" in text and "2 contact(s)" in text
     assert kiosk_city_main(["trace", "--data", data, "--entry", str(uuid.uuid4())]) == 2
+    capsys.readouterr()
+    assert kiosk_city_main(["trace", "--data", data, "--document", "0010******01"]) == 0
+    assert "--document finds only document numbers read in full" in capsys.readouterr().out
+    assert kiosk_city_main(["trace", "--help"]) == 0
+    assert "finds only numbers read in full" in capsys.readouterr().out
 
 
 def test_normalised_names_ignore_diacritics_case_and_spacing():

@@ -257,9 +257,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _serve(data, port: int) -> subprocess.Popen:
+def _serve(data, port: int, *options: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "city.cli", "serve", "--data", str(data),
-                             "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
+                             "--listen", f"127.0.0.1:{port}", "--log-level", "warning", *options],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -277,12 +277,16 @@ def _wait_up(port: int, proc: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 def test_the_same_batch_raced_to_two_serve_processes_is_stored_once_and_acked_by_both(tmp_path, city_db):
+    """Two `serve` processes on one database (one of them with two workers), the same batch sent
+    to both at the same moment, 30 times. They also purge what is past the retention window."""
     data = tmp_path / "city"
     with CityStore(data, city_db, migrate=True) as store:
         token = store.enroll("k1")
         seal_key = store.keys.seal_public
+        expired = wire_entry("k1", seal_key, NOW - dt.timedelta(days=40), name="LONG AGO")
+        assert store.ingest([expired], "k1").stored == 1  # this store keeps everything
     ports = [_free_port(), _free_port()]
-    procs = [_serve(data, port) for port in ports]
+    procs = [_serve(data, ports[0], "--workers", "2"), _serve(data, ports[1], "--retention-days", "21")]
     try:
         for port, proc in zip(ports, procs):
             _wait_up(port, proc)
@@ -310,6 +314,10 @@ def test_the_same_batch_raced_to_two_serve_processes_is_stored_once_and_acked_by
             assert all(reply.status_code == 200 for reply in replies), [r.text for r in replies]
             assert all(reply.json()["acked"] == [e["id"] for e in batch] for reply in replies)
             assert sum(reply.json()["stored"] for reply in replies) == 40
+        late = requests.post(f"http://127.0.0.1:{ports[1]}/v1/entries", json={"entries": [expired]}, timeout=30,
+                             headers={"Authorization": f"Bearer {token}"})
+        assert late.status_code == 200 and late.json() == {"acked": [expired["id"]], "stored": 0, "duplicates": 0,
+                                                           "expired": 1}
     finally:
         for proc in procs:
             proc.terminate()
@@ -317,6 +325,7 @@ def test_the_same_batch_raced_to_two_serve_processes_is_stored_once_and_acked_by
             proc.wait(timeout=20)
     assert statuses == [200] * 60
     with CityStore(data, city_db) as store:
+        assert store.get_entry(expired["id"]) is None  # purged at start
         assert store.count() == len(sent) == 1200
         assert {row["id"] for row in store.iter_entries(identities=False)} == sent
 

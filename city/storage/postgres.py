@@ -204,6 +204,15 @@ class PostgresEngine(Engine):
     def insert_entries(self, rows: Sequence[IndexedRow]) -> int:
         if not rows:
             return 0
+        try:
+            return self._insert_entries(rows)
+        except psycopg.errors.CheckViolation:
+            # a day this process had seen was dropped by another one's retention: make it again
+            with self._days_lock:
+                self._days.clear()
+            return self._insert_entries(rows)
+
+    def _insert_entries(self, rows: Sequence[IndexedRow]) -> int:
         self._ensure_days([item.at for item in rows])
         columns = [list(values) for values in zip(*(item.row for item in rows))]
         at = ROW_COLUMNS.index("at")
