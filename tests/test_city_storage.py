@@ -22,12 +22,14 @@ import requests
 
 from city.cli import main as kiosk_city_main
 from city.storage.base import Progress
+from city.storage.migrations import MIGRATIONS
 from city.store import CityStore
 from city.trace import Person, trace
 from sync.seal import seal
 from sync.wire import parse_iso, utc_iso
 
 NOW = dt.datetime.now(dt.timezone.utc)
+VENUES = ["Office A", "Market"]
 
 
 def wire_entry(kiosk_id: str, seal_key: str | None, at: dt.datetime, venue: str = "Office A", **identity) -> dict:
@@ -88,7 +90,7 @@ def test_the_index_finds_exactly_what_opening_everything_finds(tmp_path, city_db
     rng = random.Random(10)
     store = CityStore(tmp_path / "city", city_db, migrate=True)
     try:
-        store.enroll("k1")
+        store.enroll("k1", VENUES)
         start = dt.datetime(2021, 7, 1, 8, tzinfo=dt.timezone.utc)
         batch = []
         for _ in range(400):
@@ -170,7 +172,8 @@ def test_a_city_db_of_the_first_server_upgrades_in_place(tmp_path, capsys):
 
     with CityStore(data) as store:
         assert store.count() == 30
-        assert [r[0] for r in store.engine.query("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+        versions = [r[0] for r in store.engine.query("SELECT version FROM schema_migrations ORDER BY version")]
+        assert versions == [m.version for m in MIGRATIONS]
         found = trace(store, Person(name="PHAM MINH DUC", birth_date="1985"), "2021-07-19T00:00:00.000Z",
                       "2021-07-21T00:00:00.000Z", 1)
         assert [v["id"] for v in found.visits] == [r[0] for r in rows[0::2]]
@@ -180,11 +183,10 @@ def test_a_city_db_of_the_first_server_upgrades_in_place(tmp_path, capsys):
 def test_stores_without_the_index_get_it_in_the_migration(tmp_path, city_db):
     """A store at version 1 on either engine: the migration indexes what it holds."""
     from city.storage import open_engine
-    from city.storage.migrations import MIGRATIONS
 
     data = tmp_path / "city"
     with CityStore(data, city_db, migrate=True) as store:  # keys, and the entries to move back
-        store.enroll("k1")
+        store.enroll("k1", VENUES)
         t0 = dt.datetime(2021, 7, 20, 9, tzinfo=dt.timezone.utc)
         batch = [wire_entry("k1", store.keys.seal_public, t0 + dt.timedelta(minutes=i), name=f"NGUYEN VAN {i % 3}",
                             birth_date="1990-01-01", document="") for i in range(12)]
@@ -201,7 +203,7 @@ def test_stores_without_the_index_get_it_in_the_migration(tmp_path, city_db):
     assert "indexing stored identities: 12/12 (100%)" in stream.getvalue()
     engine = open_engine(data, city_db)
     try:
-        assert engine.schema_version() == 2
+        assert engine.schema_version() == MIGRATIONS[-1].version
     finally:
         engine.close()
 
@@ -209,7 +211,7 @@ def test_stores_without_the_index_get_it_in_the_migration(tmp_path, city_db):
 # ---------------------------------------------------------------------------- retention
 def test_retention_drops_whole_days_past_the_window_and_never_one_inside(tmp_path, city_db):
     with CityStore(tmp_path / "city", city_db, migrate=True, retention_days=21) as store:
-        store.enroll("k1")
+        store.enroll("k1", VENUES)
         key = store.keys.seal_public
         start = store.retention_start()
         assert start == (NOW - dt.timedelta(days=21)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -238,7 +240,7 @@ def test_retention_drops_whole_days_past_the_window_and_never_one_inside(tmp_pat
 # ---------------------------------------------------------------------------- reads never hold up writes
 def test_a_paused_listing_holds_no_read_transaction(tmp_path):
     with CityStore(tmp_path / "city", migrate=True) as store:
-        store.enroll("k1")
+        store.enroll("k1", VENUES)
         store.ingest([wire_entry("k1", store.keys.seal_public, NOW, name=f"P {i}") for i in range(2500)], "k1")
         listing = store.iter_entries(identities=False)
         next(listing)  # a listing (or trace) paused between pages, e.g. printing to a slow terminal
@@ -281,7 +283,7 @@ def test_the_same_batch_raced_to_two_serve_processes_is_stored_once_and_acked_by
     to both at the same moment, 30 times. They also purge what is past the retention window."""
     data = tmp_path / "city"
     with CityStore(data, city_db, migrate=True) as store:
-        token = store.enroll("k1")
+        token = store.enroll("k1", VENUES)
         seal_key = store.keys.seal_public
         expired = wire_entry("k1", seal_key, NOW - dt.timedelta(days=40), name="LONG AGO")
         assert store.ingest([expired], "k1").stored == 1  # this store keeps everything
