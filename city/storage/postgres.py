@@ -30,7 +30,10 @@ from city.storage.migrations import MIGRATIONS
 from sync.wire import parse_iso, utc_iso
 
 PAGE = 1000
+# connections a process keeps (each `serve` worker has its own pool: mind max_connections);
+# a request waits up to POOL_WAIT_SECONDS for one when all are busy
 POOL_SIZE = 12
+POOL_WAIT_SECONDS = 120.0
 # advisory lock keys (any constant bigints, unique to this program)
 MIGRATE_LOCK = 0x6B696F736B01
 PARTITION_LOCK = 0x6B696F736B02
@@ -90,7 +93,7 @@ class PostgresEngine(Engine):
     def __init__(self, url: str, pool_size: int = POOL_SIZE):
         self.url = url
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs={"autocommit": True},
-                                   name="kiosk-city", open=False)
+                                   name="kiosk-city", open=False, timeout=POOL_WAIT_SECONDS)
         try:
             self.pool.open(wait=True, timeout=30)
         except Exception as exc:  # noqa: BLE001 - one clear line for the admin
