@@ -201,3 +201,20 @@ def test_the_largest_bomb_a_qr_code_can_hold_is_malformed() -> None:
     credential, growth = _peak_growth(lambda: judged(text))
     assert credential.status is Status.MALFORMED
     assert growth < 4 * 2**20
+
+
+@FUZZ
+@given(st.binary(max_size=600) | st.text(alphabet=BASE45_ALPHABET + "abc\n\u00e9", max_size=60))
+def test_the_fast_base45_decoder_answers_as_the_base45_package(data: bytes | str) -> None:
+    from kiosk.formats.eu_dcc import b45decode
+
+    text = base45.b45encode(data).decode() if isinstance(data, bytes) else data
+    try:
+        expected: bytes | None = base45.b45decode(text)
+    except ValueError:
+        expected = None
+    try:
+        got: bytes | None = b45decode(text)
+    except ValueError:
+        got = None
+    assert got == expected
