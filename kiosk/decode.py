@@ -254,12 +254,50 @@ def _zbar(gray: np.ndarray) -> list[Code]:
     return out
 
 
+# an image file handed to `kiosk decode` or `kiosk verify --image` may be a bomb: a 600 KB PNG can
+# declare 40 000 x 40 000 pixels (1.6 GB to decode). Its size is read from the header first and
+# refused over these limits, before anything is decoded (documented in the README)
+MAX_IMAGE_PIXELS = 40_000_000  # 40 megapixels, e.g. 8000 x 5000: far more than any photo of a code needs
+MAX_IMAGE_BYTES = 200 * 1024 * 1024
+HEADER_FORMATS = "PNG, JPEG, BMP, GIF, TIFF, WebP, PNM"
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the image's header alone (imagesize), or None if it cannot tell."""
+    import io
+
+    import imagesize
+
+    width, height = imagesize.get(io.BytesIO(data))  # a stream: imagesize never opens a path or URL
+    return (width, height) if width > 0 and height > 0 else None
+
+
 def read_image(path: str) -> np.ndarray:
-    """A greyscale frame from an image file (for the CLI, tests and benchmarks)."""
+    """A greyscale frame from an image file (for the CLI, tests and benchmarks).
+
+    OSError if the file cannot be read (the message names it); ValueError, naming the file, if it
+    is no image, or one over :data:`MAX_IMAGE_PIXELS` by its header (then nothing is decoded).
+    """
+    import os
+
     import cv2
 
-    data = np.fromfile(str(path), dtype=np.uint8)  # OSError (missing, unreadable) names the file
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    size = os.stat(path).st_size
+    if size > MAX_IMAGE_BYTES:
+        raise ValueError(f"{path}: {size / 2**20:.0f} MiB; an image may be at most {MAX_IMAGE_BYTES // 2**20} MiB")
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_IMAGE_BYTES + 1)
+    dimensions = image_size(data)
+    if dimensions is None:
+        raise ValueError(f"{path}: not an image whose size its header tells ({HEADER_FORMATS})")
+    width, height = dimensions
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ValueError(f"{path}: {width} x {height} pixels; an image may have at most "
+                         f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels (scale it down)")
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    except cv2.error as exc:  # OpenCV's own checks, a last line of defence
+        raise ValueError(f"{path}: OpenCV cannot decode it ({str(exc).strip().splitlines()[-1]})") from None
     if image is None:
         raise ValueError(f"{path}: not an image OpenCV can read")
     return image

@@ -301,3 +301,64 @@ def test_qr_frames_counts():
             else:
                 upright += 1
     assert (upright >= 166, inverted >= 166, false_reads) == (True, True, 0), (upright, inverted, false_reads)
+
+
+# --------------------------------------------------------------------------- image bombs (issue 14, item 8)
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A small PNG whose header declares width x height grey pixels (the pixel data is cut short:
+    it is never meant to be decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(60_000)))
+            + chunk(b"IEND", b""))
+
+
+def _jpeg_declaring(width: int, height: int) -> bytes:
+    """A baseline JPEG header (SOI, SOF0 with one component) declaring width x height, then EOI."""
+    import struct
+
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + sof + b"\xff\xd9"
+
+
+@pytest.mark.parametrize("make", [_png_declaring, _jpeg_declaring], ids=["png", "jpeg"])
+def test_an_image_bomb_is_refused_from_its_header_before_decoding(tmp_path, capsys, monkeypatch, make):
+    from kiosk.cli import main
+
+    decoded = []
+    real_imdecode = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda *a, **k: decoded.append(1) or real_imdecode(*a, **k))
+    bomb = tmp_path / "bomb.img"
+    bomb.write_bytes(make(40_000, 40_000))  # 1.6 gigapixels, in a few kilobytes
+    assert bomb.stat().st_size < 100_000
+    assert main(["decode", str(bomb)]) == 1
+    assert main(["decode", "--json", str(bomb)]) == 1
+    assert main(["verify", "--image", str(bomb)]) == 2
+    assert decoded == []  # refused before OpenCV saw a byte of it
+    from kiosk.decode import MAX_IMAGE_PIXELS
+
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"kiosk: error: {bomb}: 40000 x 40000 pixels; an image may have at most "
+                   f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels (scale it down)"] * 2 + [
+                  f"kiosk: error: --image {bomb}: 40000 x 40000 pixels; an image may have at most "
+                  f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels (scale it down)"]
+    # at the limit it is handed to OpenCV (which finds the pixel data cut short)
+    side = int(MAX_IMAGE_PIXELS ** 0.5)
+    bomb.write_bytes(make(side, side))
+    with pytest.raises(ValueError):
+        read_image(str(bomb))
+    assert decoded == [1]
+
+
+def test_a_file_whose_header_tells_no_size_is_refused(tmp_path):
+    path = tmp_path / "frame.raw"
+    path.write_bytes(bytes(640 * 480))
+    with pytest.raises(ValueError, match="header"):
+        read_image(str(path))
