@@ -14,6 +14,7 @@ ends its sessions at once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import hashlib
 import json
@@ -90,8 +91,14 @@ ACTIONS = ("sign-in", "sign-in-failed", "sign-out", "trace", "identities", "publ
            "user-add", "user-disable", "user-enable", "user-passwd")
 
 _hasher = PasswordHasher()
+
+
 # verified against when the account does not exist, so a wrong name costs as long as a wrong password
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the name is unknown (same time as a known one); made on
+    first use, not at import: every `kiosk-city` command imports this module (a trace's start-up)."""
+    return _hasher.hash("not a password of anyone")
 
 
 class AccountError(ValueError):
@@ -193,7 +200,7 @@ class ConsoleRecords:
         """The account, if enabled and the password is right; None otherwise (same time either way)."""
         row = self._user_row(name)
         try:
-            _hasher.verify(row[2] if row else _DUMMY_HASH, password)
+            _hasher.verify(row[2] if row else _dummy_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
         if row is None or row[3]:

@@ -277,9 +277,16 @@ class PostgresEngine(Engine):
         if not hashes:
             return []
         low, high = _instant(since), _instant(until)
-        sql = (_SELECT + " WHERE (id, at) IN (SELECT entry_id, at FROM entry_index WHERE hash = ANY(%s) "
-               "AND at >= %s AND at < %s) AND at >= %s AND at < %s ORDER BY seq")
-        return [_entry(row) for row in self._rows(sql, [list(hashes), low, high, low, high])]
+        # two plain lookups rather than one join: the planner cannot know how few entries a hash
+        # has, and a join may then read every partition of the range (seconds at 10 M entries)
+        found = self._rows("SELECT DISTINCT entry_id, at FROM entry_index WHERE hash = ANY(%s) AND at >= %s AND at < %s",
+                           [list(hashes), low, high])
+        if not found:
+            return []
+        wanted = {(str(entry_id), at) for entry_id, at in found}
+        rows = self._rows(_SELECT + " WHERE id = ANY(%s::uuid[]) AND at >= %s AND at <= %s ORDER BY seq",
+                          [[entry_id for entry_id, _ in wanted], min(at for _, at in wanted), max(at for _, at in wanted)])
+        return [_entry(row) for row in rows if (str(row[1]), row[4]) in wanted]
 
     def entries_at_venue(self, venue: str, since: str, until: str) -> list[dict]:
         sql = _SELECT + " WHERE venue = %s AND at >= %s AND at < %s ORDER BY seq"
