@@ -129,6 +129,9 @@ def build_kiosk(config: Config, *, camera=None, gate=None, screen=None, clock=No
     Path(config.kiosk.state_dir).mkdir(parents=True, exist_ok=True)
     remove_legacy_secret(config.kiosk.state_dir)
     config = apply_city_rules(config)
+    from kiosk import formats
+
+    formats.prepare()  # the first visitor after a start waits no longer than the others
     journal = journal or open_journal(config)
     gate = gate or open_gate(config, pin_factory=pin_factory, on_event=on_gate_event)
     return Kiosk(

@@ -411,3 +411,11 @@ def test_the_journal_counts_the_schema_problems_in_the_entry_flags(make_config, 
     with sqlite3.connect(config.journal_path) as db:
         rows = db.execute("SELECT reason, flags FROM entries ORDER BY rowid").fetchall()
     assert rows == [("vaccinated", f"{SCHEMA_FLAG}:3"), ("tested_negative", "")]
+
+
+def test_a_kiosk_compiles_every_schema_check_before_its_first_visitor() -> None:
+    from kiosk import formats
+
+    dcc_schema._fast.cache_clear()
+    formats.prepare()
+    assert dcc_schema._fast.cache_info().currsize == len(dcc_schema.shipped_versions())

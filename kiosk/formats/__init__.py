@@ -69,3 +69,14 @@ def verify(text: str, context: VerifyContext) -> Credential:
     except Exception as exc:  # a plug-in bug is a refused code, not a dead gate
         log.error("format %s raised %s while verifying; treated as malformed", fmt.id, type(exc).__name__)
         return Credential(fmt.id, Status.MALFORMED, detail=f"internal error: {type(exc).__name__}")
+
+
+def prepare() -> None:
+    """Let each format load now what its first verification would load (a format may have a
+    ``prepare()``; EU DCCs compile their schemas), so that the first visitor after a start waits
+    no longer than the others. Never raises: a format that fails here fails when verifying."""
+    for fmt in formats():
+        try:
+            getattr(fmt, "prepare", lambda: None)()
+        except Exception as exc:
+            log.error("format %s could not prepare: %s", fmt.id, type(exc).__name__)

@@ -139,6 +139,12 @@ def _fast(version: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile(schema, formats=FORMATS, use_default=False, detailed_exceptions=False)
 
 
+def prepare() -> None:
+    """Compile the fast check of every shipped version (what the first payload of each would)."""
+    for version in shipped_versions():
+        _fast(version)
+
+
 @functools.cache
 def _full(version: str) -> Any:
     """jsonschema's validator of one version (draft 2020-12), to list every problem."""

@@ -89,6 +89,12 @@ class EuDcc:
         except Refused as refusal:
             return Credential(self.id, refusal.status, detail=refusal.detail)
 
+    def prepare(self) -> None:
+        """Compile the schema check of every shipped version now, not at the first visitor."""
+        from kiosk.formats import dcc_schema
+
+        dcc_schema.prepare()
+
 
 FORMAT = EuDcc()
 
