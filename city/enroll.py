@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from city.store import CityStore
+from sync.files import private_dir
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,10 @@ def _safe_name(kiosk_id: str) -> str:
 
 def write_token(path: Path, token: str) -> None:
     """Write a token readable by its owner only (0600), replacing any earlier one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # a folder made for it is 0700 (the state folder, with --state)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # whatever the umask
     with os.fdopen(fd, "w") as fh:
         fh.write(token + "\n")
         fh.flush()
@@ -103,7 +105,7 @@ def enroll_kiosk(
     if ca_file:
         config["sync"]["ca_file"] = str(Path(ca_file).resolve())
     if state:
-        state.mkdir(parents=True, exist_ok=True)
+        private_dir(state)  # 0700 when made here, whatever the umask
         config["kiosk"]["state_dir"] = str(state)
     if simulated:
         replay = (state or Path.cwd() / f"kiosk-{_safe_name(kiosk_id)}") / "replay"

@@ -47,6 +47,7 @@ from city.storage import open_engine
 from city.storage.base import ENTRY_COLUMNS, EntryFilter, IndexedRow, MigrationContext, Progress, midnight
 from city.storage.migrations import latest_version
 from sync import bundles, seal
+from sync.files import private_dir
 from sync.wire import DECISIONS, STATUSES, Status, parse_iso, text_problem, utc_iso
 
 log = logging.getLogger("kiosk.city")
@@ -252,8 +253,7 @@ class CityStore:
 
     def __init__(self, data_dir: str | os.PathLike, db: str | None = None, *, migrate: bool | str = "auto",
                  retention_days: float | None = None, progress=Progress):
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = private_dir(data_dir)  # 0700 when made here, whatever the umask
         self.keys = load_keys(self.data_dir)
         self.index = BlindIndex(base64.b64decode(self.keys.index_key))
         if retention_days is not None and retention_days <= 0:

@@ -126,7 +126,9 @@ def build_kiosk(config: Config, *, camera=None, gate=None, screen=None, clock=No
     from kiosk.decode import Decoder
     from kiosk.loop import Kiosk
 
-    Path(config.kiosk.state_dir).mkdir(parents=True, exist_ok=True)
+    from sync.files import private_dir
+
+    private_dir(config.kiosk.state_dir)  # 0700 when made here, whatever the umask
     remove_legacy_secret(config.kiosk.state_dir)
     config = apply_city_rules(config)
     from kiosk import formats

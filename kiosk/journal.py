@@ -24,6 +24,7 @@ import sqlite_utils
 
 from kiosk.errors import JournalError
 from kiosk.model import Identity
+from sync.files import private_db
 from sync.wire import parse_iso, utc_iso  # noqa: F401  (one time format, in the protocol)
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class Journal:
         self.path = Path(path)
         self.sealer = sealer
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_db(self.path)  # 0600 in a 0700 folder when made here, whatever the umask
             conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]

@@ -21,6 +21,7 @@ from typing import Any
 
 from city.storage.base import ENTRY_COLUMNS, ROW_COLUMNS, Engine, EntryFilter, IndexedRow, MigrationContext
 from city.storage.migrations import MIGRATIONS
+from sync.files import private_db
 from sync.wire import utc_iso
 
 PAGE = 1000
@@ -64,6 +65,7 @@ class SQLiteEngine(Engine):
         if conn is None:
             if self._closed:
                 raise RuntimeError("the city store is closed")
+            private_db(self.path)  # 0600 when made here, whatever the umask (its -wal and -shm too)
             conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA journal_mode = WAL")
