@@ -55,19 +55,24 @@ def unlabelled_controls(page) -> list[str]:
             if re.match(r"^-\s+(" + "|".join(roles) + r")\s*(\[|:|$)", line.strip())]
 
 
-def tab_through(page, limit: int = 200) -> set[str]:
-    """Press Tab from the top until focus comes back round; the descriptions of what got focus."""
-    page.keyboard.press("Tab")
-    seen: list[str] = []
+def tab_through(page, limit: int = 300) -> set[str]:
+    """Press Tab until focus comes round to a control it has reached before (Tab wraps from the
+    page's end to its start); the descriptions of every control that got focus."""  # noqa: D401
+    seen: set[str] = set()
+    previous = None
     for _ in range(limit):
-        described = page.evaluate(
-            "() => { const e = document.activeElement; return e === document.body ? '' : "
-            "e.tagName + '#' + (e.id || e.name || e.getAttribute('href') || e.textContent.trim()) + '=' + (e.value || '') }")
-        if not described or (seen and described == seen[0]):
-            break
-        seen.append(described)
         page.keyboard.press("Tab")
-    return set(seen)
+        described = page.evaluate(
+            "() => { const e = document.activeElement; return !e || e === document.body ? '' : "
+            "e.tagName + '#' + (e.id || e.name || e.getAttribute('href') || e.textContent.trim()) + '=' + (e.value || '') }")
+        if described == previous:  # a date field's parts (day, month, year) are one control
+            continue
+        if described in seen:
+            break
+        if described:
+            seen.add(described)
+        previous = described
+    return seen
 
 
 def focusable(page) -> set[str]:
