@@ -388,7 +388,7 @@ def cmd_publish(args) -> int:
 
 
 def cmd_trace(args) -> int:
-    from city.trace import Person, parse_bound, trace
+    from city.trace import Person, trace
 
     today = dt.datetime.now(dt.timezone.utc).date()
     args.until = args.until or today.isoformat()

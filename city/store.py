@@ -44,7 +44,7 @@ from typing import Any
 import city.console.records  # noqa: F401 - registers the console's tables (migration 4) before any store opens
 from city.blind import BlindIndex
 from city.storage import open_engine
-from city.storage.base import ENTRY_COLUMNS, EntryFilter, IndexedRow, MigrationContext, Progress, midnight
+from city.storage.base import EntryFilter, IndexedRow, MigrationContext, Progress, midnight
 from city.storage.migrations import latest_version
 from sync import bundles, seal
 from sync.files import private_dir
@@ -55,6 +55,7 @@ log = logging.getLogger("kiosk.city")
 MAX_BATCH_ENTRIES = 10_000
 RESIGN_AFTER = dt.timedelta(days=1)  # a served bundle is signed again, as the next version, this old
 MAX_IDENTITY_BYTES = 4096
+TOUCH_EVERY_SECONDS = 30.0  # how stale a kiosk's "last seen" may be (the console warns after 15 min)
 # a kiosk's clock, when synchronised, is not a day ahead: later times are forged or broken
 MAX_FUTURE = dt.timedelta(days=1)
 
@@ -272,6 +273,7 @@ class CityStore:
             raise
         self._signed_at: dict[str, tuple[str, bundles.Bundle]] = {}  # kind -> (ETag, bundle) last served
         self._stats_lock = threading.Lock()
+        self._touched: dict[str, float] = {}
         self.stats = {"batches": 0, "entries_stored": 0, "entries_duplicate": 0, "entries_expired": 0,
                       "ingest_seconds": 0.0}
 
@@ -322,6 +324,13 @@ class CityStore:
         self.engine.kiosk_seen(kiosk_id, now_iso(), json.dumps(heartbeat, separators=(",", ":")))
 
     def touch(self, kiosk_id: str) -> None:
+        """Record a kiosk's contact; at most once a :data:`TOUCH_EVERY_SECONDS` per process (an
+        upload is not worth a write of its own each time; heartbeats always record)."""
+        moment = time.monotonic()
+        with self._stats_lock:
+            if moment - self._touched.get(kiosk_id, -TOUCH_EVERY_SECONDS) < TOUCH_EVERY_SECONDS:
+                return
+            self._touched[kiosk_id] = moment
         self.engine.kiosk_seen(kiosk_id, now_iso())
 
     def kiosks(self) -> list[dict]:

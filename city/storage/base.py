@@ -19,12 +19,10 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from sync.wire import utc_iso
 
 ENTRY_COLUMNS = (
     "id", "kiosk_id", "venue", "at", "clock_synced", "format", "status", "decision", "reason", "kind",
@@ -209,11 +207,7 @@ def midnight(instant: dt.datetime) -> dt.datetime:
     return utc.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def row_dict(columns: Iterable[str], values: Iterable[Any]) -> dict:
-    return dict(zip(columns, values))
-
-
 __all__ = [
     "ENTRY_COLUMNS", "ROW_COLUMNS", "HASH_BYTES", "EntryFilter", "IndexedRow", "Engine", "MigrationContext",
-    "Progress", "midnight", "row_dict", "utc_iso",
+    "Progress", "midnight",
 ]

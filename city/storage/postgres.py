@@ -92,6 +92,10 @@ class PostgresEngine(Engine):
 
     def __init__(self, url: str, pool_size: int = POOL_SIZE):
         self.url = url
+        try:  # one plain connection first: a wrong URL or a stopped server fails now, in one line
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            raise ConnectionError(f"cannot connect to the PostgreSQL database: {' '.join(str(exc).split())}") from None
         self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs={"autocommit": True},
                                    name="kiosk-city", open=False, timeout=POOL_WAIT_SECONDS)
         try:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from city.storage.base import ENTRY_COLUMNS, ROW_COLUMNS, Engine, EntryFilter, IndexedRow, MigrationContext
+from city.storage.base import ROW_COLUMNS, Engine, EntryFilter, IndexedRow, MigrationContext
 from city.storage.migrations import MIGRATIONS
 from sync.files import private_db
 from sync.wire import utc_iso
@@ -264,4 +264,4 @@ class SQLiteEngine(Engine):
                      [export_id, kiosk_id, imported_at, entries, stored])
 
 
-__all__ = ["SQLiteEngine", "ENTRY_COLUMNS"]
+__all__ = ["SQLiteEngine"]
