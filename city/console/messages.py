@@ -49,6 +49,8 @@ VI = {
     "error-no-entry": "Không có lượt vào nào mang mã này, hoặc lượt vào không có danh tính.",
     "A date is not valid: showing today.": "Ngày không hợp lệ: đang hiển thị hôm nay.",
     "Account name": "Tên tài khoản",
+    "Address": "Địa chỉ",
+    "Identities opened": "Số danh tính đã mở",
     "Accounts are made by the city's administrator with kiosk-city user add.":
         "Tài khoản do quản trị viên thành phố tạo bằng lệnh kiosk-city user add.",
     "All kiosks": "Tất cả kiosk",

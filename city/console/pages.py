@@ -268,7 +268,7 @@ class Console:
             events = events[:PAGE_SIZE]
             return self.render(ctx, "audit.html", {
                 "events": events, "next": events[-1].seq if more and events else None,
-                "detail": lambda e: json.dumps(e.detail, ensure_ascii=False, sort_keys=True)})
+                "detail": audit_detail})
 
     # ------------------------------------------------------------------ entries
     def entries_page(self, ctx: Ctx) -> dict:
@@ -380,6 +380,19 @@ class Console:
         except PublishError as exc:
             return self.render(ctx, "bundles.html", self.bundles_values(refused=str(exc), kind=kind), status=422)
         return self.render(ctx, "bundles.html", self.bundles_values(published=bundle, kind=kind))
+
+
+def audit_detail(event: Any) -> str:
+    """An event's details as ``key: value`` pairs (a trace's query flattened), for people."""
+    parts = []
+    for key, value in sorted(event.detail.items()):
+        if key == "identities_opened":
+            continue  # a column of its own
+        if isinstance(value, dict):
+            parts.extend(f"{k}: {v}" for k, v in value.items() if v not in (None, ""))
+        elif value not in (None, ""):
+            parts.append(f"{key}: {value if not isinstance(value, (list, bool)) else json.dumps(value)}")
+    return " · ".join(parts)
 
 
 def all_venues(venues: dict[str, list[str]]) -> list[str]:
