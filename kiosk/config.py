@@ -140,6 +140,7 @@ class SyncSection:
     bundle_public_key: str = ""  # base64 Ed25519 key that signs trust bundles
     batch_size: int = opt(500, min=1, max=10000)
     timeout_seconds: float = opt(10.0, min=0.5, max=300.0)
+    deadline_seconds: float = opt(120.0, min=1.0, max=3600.0)  # one request, whole reply included
     interval_seconds: float = opt(30.0, min=1.0, max=86400.0)
     max_backoff_seconds: float = opt(600.0, min=1.0, max=86400.0)
     heartbeat_seconds: float = opt(300.0, min=10.0, max=86400.0)

@@ -35,6 +35,7 @@ from typing import Any
 
 from sync.content import check_content
 from sync.errors import BundleError
+from sync.wire import loads, parse_time
 
 log = logging.getLogger("kiosk.sync.bundles")
 
@@ -132,8 +133,8 @@ def verify_bundle(raw: bytes, public_key_b64: str, kind: str | None = None) -> B
     if len(raw) > MAX_BUNDLE_BYTES:
         raise BundleError(f"bundle refused: {len(raw)} bytes is over the {MAX_BUNDLE_BYTES} limit")
     try:
-        envelope = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        envelope = loads(raw)
+    except ValueError:
         raise BundleError("bundle refused: not JSON") from None
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
         raise BundleError(f"bundle refused: not a signed bundle (expected format {FORMAT!r})")
@@ -149,7 +150,7 @@ def verify_bundle(raw: bytes, public_key_b64: str, kind: str | None = None) -> B
     except (BadSignatureError, ValueError):
         raise BundleError("bundle refused: signature does not match (tampered, or signed by another key)") from None
     try:
-        document = json.loads(signed)
+        document = loads(signed)
         bundle = Bundle(
             kind=str(document["kind"]),
             version=int(document["version"]),
@@ -157,7 +158,7 @@ def verify_bundle(raw: bytes, public_key_b64: str, kind: str | None = None) -> B
             content=document["content"],
             raw=bytes(raw),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         raise BundleError("bundle refused: signed document lacks kind, version, issued_at or content") from None
     if kind is not None and bundle.kind != kind:
         raise BundleError(f"bundle refused: expected a {kind!r} bundle, got {bundle.kind!r}")
@@ -170,7 +171,7 @@ MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
 
 def issued_instant(bundle: Bundle) -> dt.datetime | None:
     """When the city signed ``bundle`` (its signed ``issued_at``), None if that is not a time."""
-    return _parse_iso(bundle.issued_at)
+    return parse_time(bundle.issued_at)
 
 
 def _now() -> dt.datetime:
@@ -179,15 +180,6 @@ def _now() -> dt.datetime:
 
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_iso(text: str) -> dt.datetime | None:
-    """An aware UTC instant, or None for anything that is not one (0001-01-01T00:00+14:00 too)."""
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-    except (ValueError, AttributeError, OverflowError):
-        return None
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o640) -> None:

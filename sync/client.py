@@ -41,15 +41,18 @@ from kiosk.config import Config, resolve_path
 from kiosk.errors import ConfigError
 from kiosk.journal import Journal, utc_iso
 from sync import PROTOCOL_VERSION
-from sync.bundles import KINDS, BundleStore, issued_instant
+from sync.bundles import KINDS, MAX_BUNDLE_BYTES, BundleStore, issued_instant
 from sync.errors import AuthError, BatchRefused, BundleError, SyncError, TransientError
-from sync.wire import to_wire
+from sync.wire import loads, parse_time, to_wire
 
 log = logging.getLogger("kiosk.sync")
 
 BACKOFF_BASE_SECONDS = 1.0
 MAX_RETRY_AFTER_SECONDS = 86400.0
 PURGE_EVERY_SECONDS = 3600.0
+MAX_REPLY_BYTES = 4 * 1024 * 1024  # an acknowledgement of 10 000 ids is about 400 KB
+READ_CHUNK_BYTES = 64 * 1024
+STOP_POLL_SECONDS = 0.1  # how often a wait for the city looks at the stop flag
 # wholly refused batches in a row after which a pass stops: the server refuses everything
 MAX_REFUSED_BATCHES = 20
 
@@ -180,47 +183,111 @@ class Uploader:
             self._token = token
         return self._token
 
-    def request(self, method: str, path: str, *, body: Any = None, headers: dict | None = None):
+    def request(self, method: str, path: str, *, body: Any = None, headers: dict | None = None,
+                limit: int = MAX_REPLY_BYTES) -> "Reply":
         """One HTTP exchange with the city, errors converted where they enter.
 
-        Returns the response for 2xx and 304; raises TransientError, AuthError or BatchRefused.
-        """
-        import requests
+        The exchange runs in a worker thread while this one waits, so it ends at once on
+        ``stop`` (SIGTERM) and at ``sync.deadline_seconds`` in total, however slowly the server
+        dribbles its reply (``sync.timeout_seconds`` bounds each wait for a byte). The reply is
+        read as it streams and refused past ``limit`` bytes.
 
+        Returns the reply for 2xx and 304; raises TransientError, AuthError or BatchRefused.
+        """
         sent_headers = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             sent_headers["Content-Type"] = "application/json"
-        try:
-            response = self.session.request(
-                method, self.base + path, data=data, headers=sent_headers, timeout=self.sync.timeout_seconds,
-                allow_redirects=False, verify=self._verify(),
-            )
-        except requests.exceptions.SSLError as exc:
-            raise TransientError(f"TLS verification failed for {self.base}: {_short(exc)}") from exc
-        except requests.exceptions.Timeout as exc:
-            raise TransientError(f"no reply within {self.sync.timeout_seconds:g} s") from exc
-        except requests.exceptions.RequestException as exc:
-            raise TransientError(f"cannot reach {self.base}: {_short(exc)}") from exc
-        status = response.status_code
+        deadline = time.monotonic() + self.sync.deadline_seconds
+        done, cancelled = threading.Event(), threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def exchange() -> None:
+            try:
+                outcome["reply"] = self._exchange(method, self.base + path, data, sent_headers, limit, deadline,
+                                                  cancelled)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=exchange, name="sync-http", daemon=True).start()
+        while not done.wait(STOP_POLL_SECONDS):
+            if self.stop.is_set():
+                cancelled.set()
+                raise TransientError("stopped while waiting for the city")
+            if time.monotonic() > deadline:
+                cancelled.set()
+                raise ReplyTooSlow(self._too_slow())
+        if "error" in outcome:
+            raise self._converted(outcome["error"]) from outcome["error"]
+        reply: Reply = outcome["reply"]
+        status = reply.status_code
         if 200 <= status < 300 or status == 304:
-            return response
-        detail = _error_detail(response)
+            return reply
+        detail = _error_detail(reply)
         if status in (401, 403):
             self._token = None
             raise AuthError(f"the city refused the kiosk's token ({status}: {detail})")
         if status in (408, 429) or status >= 500 or 300 <= status < 400:
             raise TransientError(f"server answered {status}: {detail}",
-                                 retry_after=parse_retry_after(response.headers.get("Retry-After")))
+                                 retry_after=parse_retry_after(reply.headers.get("Retry-After")))
         refused = {}
         try:
-            for item in response.json().get("refused", []):
+            items = reply.json().get("refused", [])
+            for item in items if isinstance(items, list) else []:
                 if isinstance(item, dict) and isinstance(item.get("id"), str):
                     refused[item["id"]] = str(item.get("problem", ""))[:300]
         except (ValueError, AttributeError):
             pass
         raise BatchRefused(f"server refused the request ({status}: {detail})", status, refused)
+
+    def _exchange(self, method: str, url: str, data: bytes | None, headers: dict, limit: int, deadline: float,
+                  cancelled: threading.Event) -> "Reply":
+        """The worker thread's half: send, then read the reply as it streams, within the limits."""
+        response = self.session.request(
+            method, url, data=data, headers=headers, timeout=self.sync.timeout_seconds, allow_redirects=False,
+            verify=self._verify(), stream=True,
+        )
+        try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise ReplyTooLarge(f"the reply declares {int(declared)} bytes, over the {limit} limit")
+            body = bytearray()
+            while True:
+                if time.monotonic() > deadline:
+                    raise ReplyTooSlow(self._too_slow())
+                if cancelled.is_set():
+                    raise ReplyTooSlow("the reply was abandoned")
+                chunk = response.raw.read1(READ_CHUNK_BYTES, decode_content=True)
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > limit:  # counted after decompression: a gzip bomb stops here too
+                    raise ReplyTooLarge(f"the reply is over the {limit} bytes limit")
+            return Reply(response.status_code, response.headers, bytes(body), str(response.reason or ""))
+        finally:
+            response.close()
+
+    def _too_slow(self) -> str:
+        return f"no complete reply within {self.sync.deadline_seconds:g} s (sync.deadline_seconds)"
+
+    def _converted(self, exc: BaseException) -> SyncError:
+        """What went wrong in the worker thread, as the sync's own error."""
+        import requests
+        import urllib3.exceptions
+
+        if isinstance(exc, SyncError):
+            return exc
+        if isinstance(exc, requests.exceptions.SSLError):
+            return TransientError(f"TLS verification failed for {self.base}: {_short(exc)}")
+        if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+            return TransientError(f"no reply within {self.sync.timeout_seconds:g} s")
+        if isinstance(exc, (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)):
+            return TransientError(f"cannot reach {self.base}: {_short(exc)}")
+        log.debug("sync: unexpected error in a request", exc_info=exc)
+        return TransientError(f"the exchange with {self.base} failed: {type(exc).__name__}: {_short(exc)}")
 
     # ------------------------------------------------------------------ entries
     def send_batch(self, rows: list[dict]) -> tuple[int, dict[str, tuple[int, str]]]:
@@ -324,7 +391,8 @@ class Uploader:
         for kind in KINDS:
             etag = self.bundles.etag(kind)
             try:
-                response = self.request("GET", f"/v1/bundles/{kind}", headers={"If-None-Match": etag} if etag else None)
+                response = self.request("GET", f"/v1/bundles/{kind}", headers={"If-None-Match": etag} if etag else None,
+                                        limit=MAX_BUNDLE_BYTES)
             except BatchRefused as exc:
                 outcomes[kind] = "not published" if exc.status == 404 else f"refused ({exc.status})"
                 continue
@@ -355,10 +423,11 @@ class Uploader:
             server_time = response.json().get("server_time")
         except (ValueError, AttributeError):
             server_time = None
-        if server_time:
-            from kiosk.journal import parse_iso
-
-            skew = (dt.datetime.now(dt.timezone.utc) - parse_iso(server_time)).total_seconds()
+        when = parse_time(server_time)
+        if server_time is not None and when is None:
+            log.warning("heartbeat: the city's server_time is not a time; clock skew not checked")
+        if when is not None:
+            skew = (dt.datetime.now(dt.timezone.utc) - when).total_seconds()
             if abs(skew) > 120:
                 log.warning("the kiosk clock is %+.0f s off the city server's", skew)
 
@@ -424,7 +493,7 @@ class Uploader:
             outcomes = self.fetch_bundles()
             if outcomes:
                 log.info("bundles: %s", ", ".join(f"{k} {v}" for k, v in outcomes.items()))
-        except SyncError as exc:
+        except (SyncError, OSError) as exc:  # OSError: the state folder could not take the copy
             log.warning("bundles not fetched: %s", exc)
         try:
             self.send_heartbeat()
@@ -440,14 +509,36 @@ def _short(exc: BaseException) -> str:
     return " ".join(text.split())[:200]
 
 
-def _error_detail(response) -> str:
+def _error_detail(reply: "Reply") -> str:
     try:
-        body = response.json()
+        body = reply.json()
         if isinstance(body, dict):
-            return str(body.get("detail") or body.get("error") or response.reason)[:200]
+            return str(body.get("detail") or body.get("error") or reply.reason)[:200]
     except ValueError:
         pass
-    return str(response.reason or "")[:200]
+    return str(reply.reason or "")[:200]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply read in full (within its size limit): what the rest of the uploader looks at."""
+
+    status_code: int
+    headers: Any  # case-insensitive, as requests gives them
+    content: bytes
+    reason: str = ""
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError for anything else, however hostile (deep nesting too)."""
+        return loads(self.content)
+
+
+class ReplyTooLarge(TransientError):
+    """The server's reply is over its size limit: refused while it streams, nothing kept."""
+
+
+class ReplyTooSlow(TransientError):
+    """The reply was abandoned: the total deadline passed, or the uploader is stopping."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -85,3 +86,24 @@ def to_wire(row: dict[str, Any]) -> dict[str, Any]:
         "identity": base64.b64encode(identity).decode("ascii") if identity is not None else None,
         "frame_age_ms": row.get("frame_age_ms"),
     }
+
+
+def loads(data: bytes | str) -> Any:
+    """JSON from the other side, however hostile: ValueError for anything that is not JSON,
+    including nesting too deep to parse (never a RecursionError)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """An aware UTC instant from an ISO 8601 text sent by the other side, or None for anything
+    else (not a string, not a time, a time UTC cannot hold)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        moment = parse_iso(value)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
+        return None
