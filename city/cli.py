@@ -358,22 +358,19 @@ def _read_json(path: str):
 
 
 def cmd_publish(args) -> int:
-    from sync.content import check_content
-    from sync.errors import BundleError
+    from city.console.records import cli_actor
+    from city.publishing import PublishError, check, publish
 
     chosen = {"trust-list": args.trust_list, "revocations": args.revocations, "rules": args.rules}
     chosen = {kind: path for kind, path in chosen.items() if path}
     if not chosen:
         raise UsageError("give at least one of --trust-list, --revocations, --rules")
-    from city.console.records import cli_actor
-    from city.publishing import PublishError, publish
-
     contents = {kind: _read_json(path) for kind, path in chosen.items()}  # all read before any is published
     for kind, content in contents.items():  # and each checked by the code the kiosks will load it with
         try:
-            check_content(kind, content)
-        except BundleError as exc:
-            raise UsageError(f"{chosen[kind]}: nothing published, kiosks would refuse it: {exc}") from None
+            check(kind, content)
+        except PublishError as exc:
+            raise UsageError(f"{chosen[kind]}: nothing published, {exc}") from None
     store = _store(args)
     try:
         for kind, content in contents.items():

@@ -1,7 +1,8 @@
 """Publishing a bundle, as ``kiosk-city publish`` and the console's bundles page both do it.
 
-One path for both: the content is parsed, handed to :meth:`city.store.CityStore.publish` (which
-checks it as a kiosk would before anything is signed), and the publication, or its refusal with
+One path for both: the content is parsed, checked by the code the kiosks will load it with
+(:func:`sync.content.check_content`: what a kiosk would refuse is refused here, with the
+reason), signed by :meth:`city.store.CityStore.publish`, and the publication, or its refusal with
 the reason, goes into the audit log with who asked.
 """
 
@@ -32,12 +33,25 @@ def parse(kind: str, raw: bytes, source: str = "the upload") -> Any:
         raise PublishError(f"{source} is not valid JSON: {exc}") from None
 
 
+def check(kind: str, content: Any) -> None:
+    """Refuse (:class:`PublishError`, with the reason) what a kiosk would refuse to load."""
+    from sync.content import check_content
+
+    if kind not in bundles.KINDS:
+        raise PublishError(f"a bundle is one of {', '.join(bundles.KINDS)}")
+    try:
+        check_content(kind, content)
+    except BundleError as exc:
+        raise PublishError(f"kiosks would refuse it: {exc}") from None
+
+
 def publish(store: CityStore, kind: str, content: Any, *, actor: str, records: ConsoleRecords,
             address: str = "", source: str = "") -> bundles.Bundle:
     """Check, sign and serve ``content`` as the next version of ``kind``; audit either outcome."""
     try:
+        check(kind, content)
         bundle = store.publish(kind, content)
-    except (ValueError, BundleError) as exc:
+    except (ValueError, BundleError) as exc:  # PublishError is a ValueError
         records.audit(actor, "publish-refused", address, kind=kind, source=source, reason=str(exc))
         raise PublishError(str(exc)) from None
     records.audit(actor, "publish", address, kind=kind, source=source, version=bundle.version,

@@ -200,14 +200,19 @@ def test_an_admin_publishes_a_bundle_and_a_broken_one_is_refused_with_the_reason
     sign_in(web, "ana")
     token = csrf_of(web.get("/console/bundles").text)
     good = web.post("/console/bundles", data={"csrf": token, "kind": "rules"},
-                    files={"file": ("rules.json", b'{"mode": "health"}', "application/json")})
+                    files={"file": ("rules.json", b'{"vaccination": {"min_days_after_last_dose": 14}}', "application/json")})
     assert good.status_code == 200 and "phiên bản 1" in good.text.lower()
     bad = web.post("/console/bundles", data={"csrf": token, "kind": "rules"},
                    files={"file": ("rules.json", b'{"mode": ', "application/json")})
     assert bad.status_code == 422 and "not valid JSON" in bad.text
+    refused = web.post("/console/bundles", data={"csrf": token, "kind": "rules"},
+                       files={"file": ("rules.json", b'{"vaccination": {"min_days_after_last_dose": "fourteen"}}')})
+    assert refused.status_code == 422  # what a kiosk would refuse, refused here with the reason
+    assert "kiosks would refuse it" in refused.text and "expected an integer" in refused.text
     assert store.bundle("rules") is not None
-    actions = [e.action for e in app.state.console.records.events()]
-    assert actions[:2] == ["publish-refused", "publish"]
+    events = app.state.console.records.events()
+    assert [e.action for e in events[:3]] == ["publish-refused", "publish-refused", "publish"]
+    assert events[2].actor == "ana" and events[2].detail["version"] == 1
 
 
 def test_the_audit_log_cannot_be_rewritten(city):
@@ -248,10 +253,13 @@ def test_the_command_line_manages_accounts_and_prints_the_audit_log(tmp_path, ca
     assert city_main(["user", "list", "--data", data]) == 0
     assert capsys.readouterr().out.split("\t")[:3] == ["lan", "tracer", "disabled"]
     assert city_main(["trace", "--data", data, "--document", "079123456789"]) == 0
+    assert city_main(["entries", "--data", data]) == 0  # sealed: nothing to record
+    assert city_main(["entries", "--data", data, "--identities"]) == 0
     capsys.readouterr()
     assert city_main(["audit", "--data", data, "--json"]) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [e["action"] for e in events] == ["user-add", "user-disable", "trace"]
+    assert [e["action"] for e in events] == ["user-add", "user-disable", "trace", "identities"]
+    assert events[3]["detail"]["identities_opened"] == 0
     assert events[2]["detail"]["query"]["document"] == "079123456789" and events[2]["actor"].startswith("cli:")
 
 
