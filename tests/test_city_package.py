@@ -32,3 +32,20 @@ def test_the_kiosk_errors_are_the_protocol_errors():
     assert issubclass(sync_errors.TransientError, kiosk_errors.SyncError)
     assert issubclass(sync_errors.BundleError, kiosk_errors.TrustError)
     assert issubclass(kiosk_errors.JournalError, kiosk_errors.KioskError)
+
+
+def test_every_kiosk_city_command_takes_db_and_data():
+    import argparse
+
+    from city.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    checked = 0
+    for name, sub in commands.choices.items():
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        for leaf in (nested[0].choices.values() if nested else [sub]):
+            text = leaf.format_help()
+            assert "--db URL" in text and "--data DIR" in text, name
+            checked += 1
+    assert checked >= 10
