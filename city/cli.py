@@ -428,11 +428,17 @@ def cmd_trace(args) -> int:
 def cmd_import(args) -> int:
     from sync.bundles import atomic_write
     from city.imports import ExportFileError, default_receipt_path, import_file, receipt_for
+    from sync.progress import progress
 
     store = _store(args)
     try:
         try:
-            result = import_file(store, args.file, allow_unknown_kiosk=args.allow_unknown_kiosk)
+            size = os.path.getsize(args.file)
+        except OSError:
+            size = None  # import_file says why
+        try:
+            with progress(size, "import", unit="B") as bar:
+                result = import_file(store, args.file, allow_unknown_kiosk=args.allow_unknown_kiosk, on_bytes=bar.update)
         except ExportFileError as exc:
             raise UsageError(str(exc)) from None
         receipt_path = Path(args.receipt) if args.receipt else default_receipt_path(args.file)

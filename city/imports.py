@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,11 +58,13 @@ def _ingest_chunk(store: CityStore, chunk: list, kiosk_id: str, via: str, result
     result.acked.extend(outcome.acked)
 
 
-def import_file(store: CityStore, path: str | os.PathLike, *, allow_unknown_kiosk: bool = False) -> ImportResult:
+def import_file(store: CityStore, path: str | os.PathLike, *, allow_unknown_kiosk: bool = False,
+                on_bytes: Callable[[int], None] | None = None) -> ImportResult:
     """Store the entries of an export file; entries that fail validation are listed, not stored.
 
     A file cut short (a half-copied USB stick) is imported up to its last complete line and
-    reported as ``truncated``; the receipt covers only what was stored.
+    reported as ``truncated``; the receipt covers only what was stored. ``on_bytes`` is told how
+    many bytes of the file each stored chunk took (a progress bar).
     """
     with open(path, "rb") as fh:
         first = fh.readline()
@@ -80,7 +83,9 @@ def import_file(store: CityStore, path: str | os.PathLike, *, allow_unknown_kios
         via = f"import:{export_id}"[:100]
         chunk: list = []
         ended = False
+        read = len(first)
         for line in fh:
+            read += len(line)
             try:
                 item = json.loads(line)
             except ValueError:
@@ -96,9 +101,14 @@ def import_file(store: CityStore, path: str | os.PathLike, *, allow_unknown_kios
                 _ingest_chunk(store, chunk, kiosk_id, via, result, result.entries)
                 result.entries += len(chunk)
                 chunk = []
+                if on_bytes is not None:
+                    on_bytes(read)
+                    read = 0
         if chunk:
             _ingest_chunk(store, chunk, kiosk_id, via, result, result.entries)
             result.entries += len(chunk)
+        if on_bytes is not None:
+            on_bytes(read)
         result.truncated = result.truncated or not ended
     store.record_import(export_id, kiosk_id, result.entries, result.stored)
     return result

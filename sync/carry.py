@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,8 @@ class ExportResult:
     entries: int
 
 
-def write_export(journal: Journal, kiosk_id: str, venue: str, out: str | os.PathLike, *, page: int = 1000) -> ExportResult:
+def write_export(journal: Journal, kiosk_id: str, venue: str, out: str | os.PathLike, *, page: int = 1000,
+                 on_page: Callable[[int], None] | None = None) -> ExportResult:
     """Write every undelivered entry (quarantined ones too: the city may take them by hand) to
     ``out``, atomically, and mark them exported. Memory stays flat: rows are streamed a page
     at a time."""
@@ -57,6 +59,8 @@ def write_export(journal: Journal, kiosk_id: str, venue: str, out: str | os.Path
                 ids.append(row["id"])
             count += len(rows)
             after = rows[-1]["seq"]
+            if on_page is not None:
+                on_page(len(rows))
         fh.write(json.dumps({"type": "end", "count": count}) + "\n")
         fh.flush()
         os.fsync(fh.fileno())

@@ -133,6 +133,7 @@ class Uploader:
         self.session = session or self._make_session()
         self._token: str | None = None
         self.delivered_total = 0  # over the life of this uploader, including interrupted passes
+        self.on_batch: Callable[[int], None] | None = None  # told how many entries each batch handled
         self._acked = False  # did the server take any entry of the current batch
         self.bundles = (
             BundleStore(Path(config.kiosk.state_dir), config.sync.bundle_public_key)  # as config.journal_path does
@@ -367,6 +368,8 @@ class Uploader:
             self.delivered_total += delivered
             result.batches += 1
             after = rows[-1]["seq"]
+            if self.on_batch is not None:
+                self.on_batch(len(rows))
             held.update(suspects)
             if held and self._acked:  # the server takes entries: the ones it refused are bad
                 result.quarantined += self._quarantine(held)

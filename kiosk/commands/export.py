@@ -35,7 +35,10 @@ def run(args) -> int:
             left = journal.counts()["undelivered"]
             print(f"{changed} entries marked delivered by the receipt; {left} left undelivered")
             return 0
-        result = write_export(journal, config.kiosk.id, config.kiosk.venue, args.out)
+        from sync.progress import progress
+
+        with progress(journal.counts()["undelivered"], "export") as bar:
+            result = write_export(journal, config.kiosk.id, config.kiosk.venue, args.out, on_page=bar.update)
     print(f"{result.entries} entries written to {result.path} (export {result.export_id}); "
           f"they count as delivered once kiosk-city has imported them")
     return 0

@@ -3,7 +3,8 @@
 Runs until stopped (SIGTERM/SIGINT), as its own systemd unit beside `kiosk run`; it also purges
 delivered entries after journal.retention_days and raises the disk alarm (with an empty
 sync.url, that is all it does). With --once it delivers what it can and exits 0 only when
-nothing is left undelivered (1 otherwise, saying how many and why). Entries the city refuses as invalid are quarantined: kept, reported here and in
+nothing is left undelivered (1 otherwise, saying how many and why); on a terminal it shows
+the backlog's progress and an ETA. Entries the city refuses as invalid are quarantined: kept, reported here and in
 `kiosk status`, never re-sent as they are; --retry-quarantined puts them back in the queue once
 the cause is fixed.
 """
@@ -56,10 +57,15 @@ def run(args) -> int:
             released = journal.release_quarantine()
             print(f"{released} quarantined entries put back in the queue")
         uploader = Uploader(config, journal, stop=stop)
+        bar = _progress(journal) if args.once else None
+        if bar is not None:
+            uploader.on_batch = bar.update
         try:
             left = uploader.run(once=args.once, attempts=args.attempts)
         finally:
             uploader.close()
+            if bar is not None:
+                bar.close()
         quarantined = journal.quarantined(limit=20)
         total_quarantined = journal.sync_counts()["quarantined"]
     if not args.once:
@@ -69,6 +75,14 @@ def run(args) -> int:
     for row in quarantined:
         print(f"  quarantined {row['id']} (recorded {row['at']}): {row['quarantine_reason']}", file=sys.stderr)
     return 0 if left == 0 else 1
+
+
+def _progress(journal):
+    """--once on a terminal: the backlog's progress and ETA (nothing when not a terminal)."""
+    from sync.progress import progress
+
+    backlog = journal.counts()["undelivered"] - journal.sync_counts()["quarantined"]
+    return progress(backlog, "sync") if backlog > 0 else None
 
 
 def _housekeeping_only(config, once: bool, stop: threading.Event) -> int:
