@@ -42,13 +42,13 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sync.errors import TrustError
+from sync.wire import loads
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +121,7 @@ class TrustStore:
 
     def add_trust_list(self, path: str | Path) -> int:
         """Load a trust list file (any of the three shapes); returns how many DSCs it added."""
-        try:
-            doc = json.loads(_read(path))
-        except ValueError as exc:
-            raise TrustError(f"{path}: not JSON: {exc}") from exc
-        try:
-            return self.add_trust_document(doc)
-        except TrustError as exc:
-            raise TrustError(f"{path}: {exc}") from exc
+        return _add_file(path, self.add_trust_document)
 
     def add_trust_document(self, doc: Any) -> int:
         """Load an already-parsed trust list document; returns how many DSCs it added."""
@@ -168,14 +161,7 @@ class TrustStore:
 
     def add_revocations(self, path: str | Path) -> int:
         """Load a revocation file; returns how many hashes it added."""
-        try:
-            doc = json.loads(_read(path))
-        except ValueError as exc:
-            raise TrustError(f"{path}: not JSON: {exc}") from exc
-        try:
-            return self.add_revocation_document(doc)
-        except TrustError as exc:
-            raise TrustError(f"{path}: {exc}") from exc
+        return _add_file(path, self.add_revocation_document)
 
     def add_revocation_document(self, doc: Any) -> int:
         """Add a revocation list in either form (see the module docstring): all of it or, if any
@@ -219,6 +205,18 @@ def from_config(trust_list: str = "", revocations: str = "") -> TrustStore:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _add_file(path: str | Path, add) -> int:
+    """A JSON file's document given to ``add``; its problems name the file."""
+    try:
+        doc = loads(_read(path))
+    except ValueError as exc:
+        raise TrustError(f"{path}: not JSON: {exc}") from exc
+    try:
+        return add(doc)
+    except TrustError as exc:
+        raise TrustError(f"{path}: {exc}") from exc
 
 
 def _read(path: str | Path) -> bytes:
