@@ -160,12 +160,12 @@ def sealed_identities(numbers, seal_key: str, cache: dict[int, str]) -> dict[int
 class Cluster:
     """A throwaway PostgreSQL cluster tuned like a small production server (fsync on)."""
 
-    def __init__(self, root: Path):
+    def __init__(self):
         found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
         if not found:
             raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
         self.bindir = found[-1].parent
-        self.root = root
+        self.root = root = Path(tempfile.mkdtemp(prefix="kiosk-city-bench-pg-"))
         self.data, self.socket = root / "pgdata", root / "pgrun"
         self.socket.mkdir(parents=True, exist_ok=True)
         self.as_user: list[str] = []
@@ -180,7 +180,9 @@ class Cluster:
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(root / "pg.log"), "-w", "-t", "120", "start")
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run([*self.as_user, str(self.bindir / tool), *args], check=True, capture_output=True, text=True)
+        done = subprocess.run([*self.as_user, str(self.bindir / tool), *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{tool} failed: {done.stderr.strip() or done.stdout.strip()}")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@/{database}?host={self.socket}"
@@ -194,7 +196,10 @@ class Cluster:
         return self.url(name)
 
     def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "stop")
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- bulk build
@@ -630,7 +635,7 @@ def main() -> int:
     today = dt.datetime.now(dt.timezone.utc).date()
     report: dict = {}
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    cluster = Cluster(work / "pg") if "postgresql" in engines else None
+    cluster = Cluster() if "postgresql" in engines else None
     try:
         for engine in engines:
             run_engine(engine, work, args, report, today, cluster)
