@@ -195,6 +195,10 @@ class Cluster:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
+    def pid(self) -> int:
+        """The postmaster's process id (its backends are its children)."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         try:
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "stop")
@@ -300,6 +304,10 @@ class Server:
             pass
         return peak
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU so far of the server's processes."""
+        return _tree_cpu(self.proc.pid)
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -307,6 +315,31 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+
+def _tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (live ones)."""
+    import psutil
+
+    total = 0.0
+    try:
+        parent = psutil.Process(pid)
+        for proc in [parent, *parent.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+    except psutil.Error:
+        pass
+    return total
+
+
+def _own_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
@@ -320,6 +353,7 @@ class LoadResult:
     stored: int = 0
     grew: int = 0
     resent_stored: int = -1
+    cpu: dict = field(default_factory=dict)  # seconds: server, database, load generator
 
     @property
     def rate(self) -> float:
@@ -337,9 +371,10 @@ def _pct(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
-def http_load(store, url: str, kiosks: int, entries: int, run: int, today: dt.date) -> LoadResult:
+def http_load(store, server: "Server", kiosks: int, entries: int, run: int, today: dt.date,
+              database_pid: int | None) -> LoadResult:
     """``kiosks`` kiosks post ``entries`` entries concurrently, in batches of HTTP_BATCH."""
-    import httpx
+    import h11
 
     ids = [f"http{run}-{k:04d}" for k in range(kiosks)]
     tokens = {k: store.enroll(k, [f"Hall {k}"]) for k in ids}
@@ -363,35 +398,65 @@ def http_load(store, url: str, kiosks: int, entries: int, run: int, today: dt.da
                          "kind": "identity", "flags": [], "identity": cache[number], "frame_age_ms": 40.0})
         bodies[k] = [json.dumps({"kiosk_id": k, "entries": rows[i:i + HTTP_BATCH]}).encode()
                      for i in range(0, len(rows), HTTP_BATCH)]
+    url = server.url
     result = LoadResult(kiosks=kiosks, entries=share * kiosks, seconds=0.0)
     before = store.count()
     acked: set[str] = set()
+    cpu_before = (server.cpu_seconds(), _tree_cpu(database_pid) if database_pid else 0.0, _own_cpu())
 
-    async def kiosk(client: httpx.AsyncClient, k: str) -> None:
-        headers = {"Authorization": f"Bearer {tokens[k]}", "Content-Type": "application/json"}
+    async def kiosk(k: str) -> None:
+        # one keep-alive connection per kiosk, HTTP/1.1 by h11 (uvicorn's own parser): a client
+        # far lighter than a full one, so the load generator takes little of the machine's CPU
+        host, port = url.removeprefix("http://").split(":")
+        headers = [("Host", host), ("Authorization", f"Bearer {tokens[k]}"), ("Content-Type", "application/json")]
+        reader = writer = None
+        conn = None
         for body in bodies[k]:
             started = time.perf_counter()
+            status, answer = 0, b""
             try:
-                reply = await client.post(url + "/v1/entries", content=body, headers=headers)
-                ok = reply.status_code == 200
-            except httpx.HTTPError:
-                ok = False
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                    conn = h11.Connection(h11.CLIENT)
+                writer.write(conn.send(h11.Request(method="POST", target="/v1/entries",
+                                                   headers=headers + [("Content-Length", str(len(body)))])))
+                writer.write(conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        conn.receive_data(await asyncio.wait_for(reader.read(65536), 120))
+                    elif isinstance(event, h11.Response):
+                        status = event.status_code
+                    elif isinstance(event, h11.Data):
+                        answer += event.data
+                    elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                        break
+                if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+                    conn.start_next_cycle()
+                else:
+                    writer.close()
+                    writer = None
+            except (OSError, asyncio.TimeoutError, h11.ProtocolError):
+                writer = None
             result.latencies.append(time.perf_counter() - started)
-            if not ok:
+            if status != 200:
                 result.errors += 1
                 continue
-            answer = reply.json()
-            acked.update(answer["acked"])
-            result.stored += answer["stored"]
+            reply = json.loads(answer)
+            acked.update(reply["acked"])
+            result.stored += reply["stored"]
+        if writer is not None:
+            writer.close()
 
     async def everyone() -> None:
-        limits = httpx.Limits(max_connections=kiosks + 10, max_keepalive_connections=kiosks + 10)
-        async with httpx.AsyncClient(limits=limits, timeout=60.0) as client:
-            started = time.perf_counter()
-            await asyncio.gather(*(kiosk(client, k) for k in ids))
-            result.seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        await asyncio.gather(*(kiosk(k) for k in ids))
+        result.seconds = time.perf_counter() - started
 
     asyncio.run(everyone())
+    cpu_after = (server.cpu_seconds(), _tree_cpu(database_pid) if database_pid else 0.0, _own_cpu())
+    result.cpu = {name: after - before for name, after, before in
+                  zip(("server", "database", "load generator"), cpu_after, cpu_before)}
     result.acked = len(acked & sent_ids)
     result.grew = store.count() - before
     # a kiosk that lost the reply sends the batch again: nothing more is stored
@@ -470,12 +535,23 @@ def choose_traced(store, today: dt.date) -> list[Traced]:
 
 
 def time_traces(data: Path, db: str | None, traced: list[Traced], today: dt.date) -> dict[str, list[float]]:
-    """Wall seconds of ``kiosk-city trace`` processes: key (how, range) -> one time per person."""
+    """Wall seconds of ``kiosk-city trace`` processes: key (how, range) -> one time per person;
+    beside them (``in-process ...``) the same traces called in this process, and (``start-up``)
+    a process that only imports what ``kiosk-city trace`` imports and opens the store."""
+    from city.store import CityStore
+    from city.trace import Person as Who, parse_bound, trace
+
+    startup = [sys.executable, "-c", "import sys; from city.cli import main; from city.store import CityStore; "
+               "from city.trace import trace; CityStore(sys.argv[1], sys.argv[2] or None).close()", str(data), db or ""]
     env = dict(os.environ)
     env.pop("KIOSK_CITY_DB", None)
     base = [sys.executable, "-m", "city.cli", "trace", "--data", str(data), "--json"] + (["--db", db] if db else [])
     times: dict[str, list[float]] = {}
+    store = CityStore(data, db)
     for person in traced:
+        started = time.perf_counter()
+        subprocess.run(startup, check=True, env=env)
+        times.setdefault("start-up", []).append(time.perf_counter() - started)
         ranges = {"14 days": ["--from", first_day(today).isoformat(), "--to", (today - dt.timedelta(days=1)).isoformat()],
                   "1 day": ["--from", person.day.isoformat(), "--to", person.day.isoformat()]}
         hows = {"name + birth date": ["--name", person.identity["name"], "--birth-date", person.identity["birth_date"]],
@@ -490,7 +566,16 @@ def time_traces(data: Path, db: str | None, traced: list[Traced], today: dt.date
                 if done.returncode != 0:
                     raise SystemExit(f"kiosk-city trace failed: {done.stderr.strip()}")
                 times.setdefault(f"{how}, {span}", []).append(elapsed)
+                since, until = parse_bound(bounds[1]), parse_bound(bounds[3], end=True)
+                who_person = None if how == "entry" else Who(
+                    name=person.identity["name"] if how != "document" else "",
+                    birth_date=person.identity["birth_date"] if how != "document" else "",
+                    document=person.identity["document"] if how == "document" else "")
+                started = time.perf_counter()
+                trace(store, who_person, since, until, 15.0, entry_id=person.entry_id if how == "entry" else None)
+                times.setdefault(f"in-process {how}, {span}", []).append(time.perf_counter() - started)
                 times.setdefault(f"contacts {how}, {span}", []).append(len(done.stdout.splitlines()))
+    store.close()
     return times
 
 
@@ -544,7 +629,8 @@ def run_engine(engine: str, work: Path, args, report: dict, today: dt.date, clus
     try:
         with CityStore(data, db) as store:
             for run, kiosks in enumerate(args.kiosks):
-                result = http_load(store, server.url, kiosks, args.http_entries, run, today)
+                result = http_load(store, server, kiosks, args.http_entries, run, today,
+                                   cluster.pid() if cluster and db else None)
                 col[f"http {kiosks}"] = result
                 say(f"HTTP, {kiosks} kiosks: {result.rate:,.0f} entries/s, p95 {_pct(result.latencies, .95):.2f} s, "
                     f"{result.errors} errors, exactly once: {result.exactly_once}")
@@ -591,6 +677,16 @@ def print_report(report: dict, args) -> None:
             return (f"{r.rate:,.0f}/s p50 {_pct(r.latencies, .5):.2f} p95 {_pct(r.latencies, .95):.2f} "
                     f"max {max(r.latencies):.2f} s, {r.errors} err, once: {'yes' if r.exactly_once else 'NO'}")
         add(f"HTTP ingest, {kiosks} kiosks x batches of {HTTP_BATCH}", http)
+
+        def cpu(c, k=kiosks):
+            r = c.get(f"http {k}")
+            if r is None or not r.cpu:
+                return "-"
+            per = {name: seconds / r.entries * 1e6 for name, seconds in r.cpu.items()}
+            total = sum(per.values())
+            return (" + ".join(f"{name} {us:,.0f}" for name, us in per.items()) +
+                    f" us CPU/entry: 2 idle cores ~ {2e6 / total:,.0f}/s")
+        add(f"  CPU per entry, {kiosks} kiosks", cpu)
     add("same batch raced to 2 servers x30: 5xx / other / not once", lambda c: "%d / %d / %d" % c["race"] if "race" in c else "-")
     add("server peak RSS (largest process)", lambda c: f"{c['rss'] / 2**20:,.0f} MB" if "rss" in c else "-")
     sizes = sorted({k.split()[1] for e in engines for k in report[e] if k.startswith("traces ")}, key=lambda s: float(s[:-1]))
@@ -603,8 +699,9 @@ def print_report(report: dict, args) -> None:
                 times = c.get(f"traces {s}", {}).get(k)
                 if not times:
                     return "-"
-                contacts = c[f"traces {s}"].get("contacts " + k, [0])
-                return f"p50 {_pct(times, .5):.2f} p95 {_pct(times, .95):.2f} s ({statistics.mean(contacts):.0f} contacts)"
+                contacts = c[f"traces {s}"].get("contacts " + k)
+                found = f" ({statistics.mean(contacts):.0f} contacts)" if contacts else ""
+                return f"p50 {_pct(times, .5):.3f} p95 {_pct(times, .95):.3f} s{found}"
             add(f"trace at {size}, {key}", cell)
     add("purge one day", lambda c: c.get("purge", "-"))
     width = max(len(label) for label, _ in rows)
