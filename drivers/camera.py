@@ -1,6 +1,7 @@
 """Cameras: a source of greyscale frames, each stamped with its capture time.
 
-Sources (``read()`` blocks at the source's own pace):
+Sources (``read()`` blocks at the source's own pace), each found by its ``camera.driver`` name in
+``kiosk.plugins.CAMERAS`` and made by its ``from_config(section)``:
 - ``ReplaySource``: a folder of images, a video file, or frames in memory, at a set frame rate
   (or as fast as they are taken), optionally looping. Tests, the demo and benchmarks use it.
 - ``OpenCVSource``: a USB camera through OpenCV.
@@ -87,6 +88,12 @@ class ReplaySource:
         self._start: float | None = None
         self._closed = False
 
+    @classmethod
+    def from_config(cls, section) -> "ReplaySource":
+        """``camera.driver = "replay"``."""
+        return cls(section.replay_path, fps=section.fps, loop=section.replay_loop,
+                   realtime=section.replay_realtime)
+
     def _open_video(self) -> None:
         import cv2
 
@@ -162,6 +169,11 @@ class OpenCVSource:
         self._cap.set(cv2.CAP_PROP_FPS, fps)
         self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # we want the newest frame, not a queue
         self._index = 0
+
+    @classmethod
+    def from_config(cls, section) -> "OpenCVSource":
+        """``camera.driver = "opencv"``."""
+        return cls(section.device, section.width, section.height, section.fps)
 
     def read(self) -> Frame:
         ok, image = self._cap.read()
@@ -260,19 +272,3 @@ class Camera:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def open_source(section) -> Source:
-    """The source the config's ``[camera]`` section asks for."""
-    if section.driver == "replay":
-        return ReplaySource(section.replay_path, fps=section.fps, loop=section.replay_loop,
-                            realtime=section.replay_realtime)
-    if section.driver == "opencv":
-        return OpenCVSource(section.device, section.width, section.height, section.fps)
-    from drivers.camera_picamera2 import Picamera2Source
-
-    return Picamera2Source(section.width, section.height, section.fps)
-
-
-def open_camera(config) -> Camera:
-    return Camera(open_source(config.camera), stall_seconds=config.camera.stall_seconds)

@@ -34,6 +34,11 @@ class Picamera2Source:
         self._height = height
         self._index = 0
 
+    @classmethod
+    def from_config(cls, section) -> "Picamera2Source":
+        """``camera.driver = "picamera2"``."""
+        return cls(section.width, section.height, section.fps)
+
     def read(self) -> Frame:
         try:
             array = self._cam.capture_array("main")

@@ -1,7 +1,8 @@
 """The gate: a relay, green and red LEDs, a buzzer and an optional guard button, via gpiozero.
 
-The pin factory comes from the config (``mock`` gives gpiozero's MockFactory, whose pins tests
-drive and inspect). The relay is created de-energised, is energised only to admit someone whose
+The pin factory is given: the kiosk's assembly finds it by ``gate.pin_factory`` in
+``kiosk.plugins.PIN_FACTORIES`` (``mock`` is gpiozero's MockFactory, whose pins tests drive and
+inspect). The relay is created de-energised, is energised only to admit someone whose
 entry is already committed, and is de-energised again on close: never energised at start-up or
 shutdown. ``fail_mode`` documents the wiring (see docs/ADMIN.md): with ``secure`` the lock stays
 locked without power (electric strike on the relay's normally-open contact); with ``safe`` it
@@ -31,34 +32,6 @@ class GateEvent:
     entry_id: str = ""
 
 
-def make_pin_factory(name: str):
-    """gpiozero pin factory by config name; imported only here."""
-    try:
-        if name == "mock":
-            from gpiozero.pins.mock import MockFactory
-
-            return MockFactory()
-        if name == "lgpio":
-            from gpiozero.pins.lgpio import LGPIOFactory
-
-            return LGPIOFactory()
-        if name == "rpigpio":
-            from gpiozero.pins.rpigpio import RPiGPIOFactory
-
-            return RPiGPIOFactory()
-        if name == "pigpio":
-            from gpiozero.pins.pigpio import PiGPIOFactory
-
-            return PiGPIOFactory()
-        if name == "native":
-            from gpiozero.pins.native import NativeFactory
-
-            return NativeFactory()
-    except Exception as exc:  # gpiozero raises many kinds when the hardware is absent
-        raise DriverError(f"GPIO pin factory {name!r} could not be opened: {exc}") from exc
-    raise DriverError(f"unknown pin factory {name!r}")
-
-
 class Gate:
     """Relay, LEDs, buzzer, button. ``admit``/``refuse`` never block the loop.
 
@@ -70,12 +43,12 @@ class Gate:
     and events are measured on; tests pass a fake one and call :meth:`expire` themselves.
     """
 
-    def __init__(self, section, pin_factory=None, on_event: Callable[[GateEvent], None] | None = None,
+    def __init__(self, section, pin_factory, on_event: Callable[[GateEvent], None] | None = None,
                  clock: Callable[[], float] = time.monotonic):
         from gpiozero import LED, Button, Buzzer, OutputDevice
 
         self.section = section
-        self.factory = pin_factory or make_pin_factory(section.pin_factory)
+        self.factory = pin_factory
         self.on_event = on_event
         self.events: list[GateEvent] = []
         self._clock = clock
@@ -237,7 +210,3 @@ class Gate:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def open_gate(config, pin_factory=None, on_event=None) -> Gate:
-    return Gate(config.gate, pin_factory=pin_factory, on_event=on_event)

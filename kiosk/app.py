@@ -116,12 +116,38 @@ def remove_legacy_secret(state_dir: str | os.PathLike) -> None:
     log.info("removed the old re-entry key file %s", path)
 
 
+def open_camera(config: Config):
+    """The camera ``camera.driver`` names, behind the stall-detecting :class:`drivers.camera.Camera`."""
+    from drivers.camera import Camera
+    from kiosk.plugins import CAMERAS
+
+    source = CAMERAS.open(config.camera.driver, config.camera)
+    return Camera(source, stall_seconds=config.camera.stall_seconds)
+
+
+def open_pin_factory(config: Config):
+    from kiosk.plugins import PIN_FACTORIES
+
+    return PIN_FACTORIES.open(config.gate.pin_factory)
+
+
+def open_gate(config: Config, pin_factory=None, on_event=None):
+    """The gate on ``pin_factory``, else on the one ``gate.pin_factory`` names."""
+    from drivers.gate import Gate
+
+    return Gate(config.gate, pin_factory or open_pin_factory(config), on_event=on_event)
+
+
+def open_screen(config: Config):
+    """The screen ``screen.driver`` names (``none``: a kiosk without one)."""
+    from kiosk.plugins import SCREENS
+
+    return SCREENS.open(config.screen.driver, config.screen, config.kiosk.venue)
+
+
 def build_kiosk(config: Config, *, camera=None, gate=None, screen=None, clock=None, notifier=None,
                 pin_factory=None, on_outcome=None, on_gate_event=None, journal=None):
     """A ready Kiosk; every part not given is opened as the config says."""
-    from drivers.camera import open_camera
-    from drivers.gate import open_gate
-    from drivers.screen import open_screen
     from kiosk.clock import open_clock
     from kiosk.decode import Decoder
     from kiosk.loop import Kiosk

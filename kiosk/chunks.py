@@ -11,13 +11,23 @@ is not left waiting in silence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kiosk import formats
+from kiosk.formats.base import CredentialFormat
+
+
+class Recognised(NamedTuple):
+    """A text to decide, and the format that recognised it (None: no format does)."""
+
+    text: str
+    format: CredentialFormat | None
 
 
 @dataclass
 class _Pending:
     first_seen: float
+    format: CredentialFormat
     parts: dict[int, str] = field(default_factory=dict)
 
 
@@ -26,26 +36,29 @@ class ChunkAssembler:
         self.wait_seconds = wait_seconds
         self._pending: dict[str, _Pending] = {}
 
-    def feed(self, text: str, now: float) -> list[str]:
-        """The texts to decide now: ``text`` itself, a whole credential it completes, or none."""
+    def feed(self, text: str, now: float) -> list[Recognised]:
+        """What to decide now: ``text`` itself, a whole credential it completes, or nothing.
+
+        The one place a text's format is recognised; the loop hands it on to the verifier."""
         fmt = formats.recognise(text)
         chunk_of = getattr(fmt, "chunk", None)
         info = chunk_of(text) if chunk_of is not None else None
         if info is None:
-            return [text]
+            return [Recognised(text, fmt)]
         group, index, _count = info
-        pending = self._pending.setdefault(group, _Pending(now))
+        pending = self._pending.setdefault(group, _Pending(now, fmt))
         pending.parts[index] = text
         whole = fmt.assemble(pending.parts.values())
         if whole is None:
             return []
         del self._pending[group]
-        return [whole]
+        return [Recognised(whole, fmt)]
 
-    def expired(self, now: float) -> list[str]:
+    def expired(self, now: float) -> list[Recognised]:
         """Parts of sets that stayed incomplete too long, to be decided (and refused) as they are."""
         late = [g for g, p in self._pending.items() if now - p.first_seen > self.wait_seconds]
         texts = []
         for group in late:
-            texts.extend(self._pending.pop(group).parts.values())
+            pending = self._pending.pop(group)
+            texts.extend(Recognised(text, pending.format) for text in pending.parts.values())
         return texts

@@ -21,10 +21,12 @@ from typing import Any
 
 from kiosk.errors import ConfigError
 from sync.content import RecoveryRules, TestRules, VaccinationRules, rule_problems
+from kiosk.plugins import CAMERAS, FORMATS, PIN_FACTORIES, SCREENS
 from sync.schema import build, opt, resolve_path
 from sync.wire import text_problem
 
-FORMAT_IDS = ("eu-dcc", "shc", "pc-covid", "cccd")
+# accepted unless the config says otherwise: the built-in formats (a plug-in's is accepted when named)
+FORMAT_IDS = tuple(FORMATS.builtin)
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class KioskSection:
 
 @dataclass(frozen=True)
 class CameraSection:
-    driver: str = opt("picamera2", choices=("picamera2", "opencv", "replay"))
+    driver: str = opt("picamera2", choices=CAMERAS)
     device: int = opt(0, min=0)  # OpenCV device index (/dev/videoN)
     width: int = opt(640, min=160, max=4096)
     height: int = opt(480, min=120, max=4096)
@@ -67,7 +69,7 @@ class DebounceSection:
 
 @dataclass(frozen=True)
 class GateSection:
-    pin_factory: str = opt("mock", choices=("mock", "lgpio", "rpigpio", "pigpio", "native"))
+    pin_factory: str = opt("mock", choices=PIN_FACTORIES)
     relay_pin: int = opt(17, min=0, max=27)
     relay_active_high: bool = True
     green_led_pin: int = opt(27, min=-1, max=27)  # -1 = not fitted
@@ -80,7 +82,7 @@ class GateSection:
 
 @dataclass(frozen=True)
 class ScreenSection:
-    driver: str = opt("none", choices=("pygame", "none"))
+    driver: str = opt("none", choices=SCREENS)
     fullscreen: bool = True
     width: int = opt(800, min=320, max=7680)
     height: int = opt(480, min=240, max=4320)
@@ -92,7 +94,7 @@ class ScreenSection:
 @dataclass(frozen=True)
 class PolicySection:
     mode: str = opt("checkin", choices=("checkin", "health"))
-    accept_formats: tuple[str, ...] = opt(FORMAT_IDS, choices=FORMAT_IDS)
+    accept_formats: tuple[str, ...] = opt(FORMAT_IDS, choices=FORMATS)
     reentry_minutes: float = opt(10.0, min=0.0, max=1440.0)  # 0 = no re-entry guard
     unsynchronised_clock: str = opt("admit_and_flag", choices=("admit_and_flag", "refuse"))
     # days since a dose or a positive test are counted in the venue's local calendar

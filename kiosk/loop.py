@@ -119,11 +119,11 @@ class Kiosk:
         self._decision_lock = threading.RLock()
 
     # ------------------------------------------------------------------ one visitor
-    def decide(self, text: str, frame_captured: float | None = None) -> Outcome:
+    def decide(self, text: str, frame_captured: float | None = None, fmt=formats.RECOGNISE) -> Outcome:
         """Verify, decide, record (committed), then act. Never raises for any text."""
         now = self.clock.now()
         synchronised = self.clock.synchronised()
-        credential = formats.verify(text, VerifyContext(now=now, trust=self.trust))
+        credential = formats.verify(text, VerifyContext(now=now, trust=self.trust), fmt)
         key = None
         if credential.identity is not None and credential.status is Status.VALID:
             key = self.reentry.key(credential.identity)
@@ -207,8 +207,8 @@ class Kiosk:
         for text in self.debouncer.new_codes(texts, frame.at):
             ready += self.chunks.feed(text, frame.at)
         ready += self.chunks.expired(frame.at)
-        for text in ready:
-            outcomes.append(self.decide(text, frame.captured))
+        for text, fmt in ready:
+            outcomes.append(self.decide(text, frame.captured, fmt))
         self.stats.frames += 1
         if frame.captured >= self._next_housekeeping:
             self._housekeeping()

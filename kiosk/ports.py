@@ -120,6 +120,9 @@ class Screen(Protocol):
 class NullScreen:
     """A kiosk with no screen (so the loop needs no ``if screen`` checks)."""
 
+    def __init__(self, section: Any = None, venue: str = "") -> None:
+        """Takes a screen driver's arguments (``screen.driver = "none"``) and needs none."""
+
     def show(self, view: View) -> None:
         pass
 

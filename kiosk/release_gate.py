@@ -22,7 +22,7 @@ log = logging.getLogger("kiosk.release_gate")
 
 def release(config_path: str, pin_factory=None) -> None:
     """Claim the configured gate pins (which sets them off) and release them again."""
-    from drivers.gate import open_gate
+    from kiosk.app import open_gate
     from kiosk import config as config_mod
 
     config = config_mod.load(config_path)

@@ -43,11 +43,12 @@ def make_config(tmp_path):
 
 @pytest.fixture
 def mock_factory():
-    from gpiozero.pins.mock import MockFactory
+    """gpiozero's MockFactory, also the one every gate opened by name with ``pin_factory = "mock"``
+    gets until the test ends (then the registry gives a new one per gate again)."""
+    from kiosk.testing import mock_pin_factory
 
-    factory = MockFactory()
-    yield factory
-    factory.reset()
+    with mock_pin_factory() as factory:
+        yield factory
 
 
 # ---------------------------------------------------------------------------- the city's two engines

@@ -501,18 +501,18 @@ def test_a_display_that_cannot_open_is_a_driver_error(monkeypatch):
             pygame_screen.PygameScreen(section(), threaded=threaded)
 
 
-def test_open_screen_opens_the_pygame_screen_the_config_asks_for(font):
-    from drivers.screen import open_screen
+def test_open_screen_opens_the_pygame_screen_the_config_asks_for(font, make_config):
+    from kiosk.app import open_screen
     from kiosk.ports import NullScreen
 
-    config = SimpleNamespace(screen=section(fullscreen=True), kiosk=SimpleNamespace(venue="Cổng A"))
+    config = make_config(kiosk={"venue": "Cổng A"}, screen={"driver": "pygame", "fullscreen": True})
     screen = open_screen(config)
     try:
         assert isinstance(screen, pygame_screen.PygameScreen) and screen.venue == "Cổng A"
         assert screen.size[0] > 0
     finally:
         screen.close()
-    assert isinstance(open_screen(SimpleNamespace(screen=section(driver="none"))), NullScreen)
+    assert isinstance(open_screen(make_config(screen={"driver": "none"})), NullScreen)
 
 
 # --------------------------------------------------------------------------- sounds

@@ -64,16 +64,9 @@ def headless(monkeypatch):
 
 
 @pytest.fixture
-def mock_pins(monkeypatch):
+def mock_pins(mock_factory):
     """The MockFactory the selftest's gate gets, kept for inspecting pin histories."""
-    from gpiozero.pins.mock import MockFactory
-
-    import drivers.gate
-
-    factory = MockFactory()
-    monkeypatch.setattr(drivers.gate, "make_pin_factory", lambda name: factory)
-    yield factory
-    factory.reset()
+    return mock_factory
 
 
 @pytest.fixture

@@ -74,6 +74,7 @@ class PygameScreen:
         wall_clock: Callable[[], float] = time.time,
         speaker: Any = None,
     ):
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # before pygame is first imported
         self.section = section
         self.venue = venue
         self.result_seconds = float(section.result_seconds)

@@ -143,7 +143,7 @@ class _State:
 
     def gate(self):
         if self._gate is None:
-            from drivers.gate import open_gate
+            from kiosk.app import open_gate
 
             self._gate = open_gate(self.config)
         return self._gate
@@ -170,7 +170,7 @@ class _State:
 def check_camera(state: _State) -> str:
     import numpy as np
 
-    from drivers.camera import open_camera
+    from kiosk.app import open_camera
 
     section = state.config.camera
     camera = open_camera(state.config)
@@ -263,7 +263,7 @@ def check_buzzer(state: _State) -> str:
 
 
 def check_screen(state: _State) -> str:
-    from drivers.screen import open_screen
+    from kiosk.app import open_screen
     from kiosk.ports import View
 
     if state.config.screen.driver == "none":

@@ -1,52 +1,40 @@
-"""Format registry: find the plug-in that recognises a QR text and let it verify.
+"""Formats: find the plug-in that recognises a QR text and let it verify.
 
-Built-in formats are listed in ``BUILTIN``; more can be added by other packages through the
-``kiosk.formats`` entry-point group (each entry point names a format object). The loop only ever
-calls :func:`verify`, so adding a format never touches it.
+The formats are those of :data:`kiosk.plugins.FORMATS`: the built-in ones, then any another
+package adds through the ``kiosk.formats`` entry-point group (each entry point, named by the
+format's id, names a format object). The loop only ever calls :func:`recognise` and
+:func:`verify`, so adding a format never touches it.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from functools import cache
 
 from kiosk.formats.base import MAX_QR_TEXT, CredentialFormat, VerifyContext
 from kiosk.model import Credential, Status
+from kiosk.plugins import FORMATS
 
 log = logging.getLogger(__name__)
 
-# module:attribute of each built-in format, in the order they are tried
-BUILTIN = (
-    "kiosk.formats.eu_dcc:FORMAT",
-    "kiosk.formats.shc:FORMAT",
-    "kiosk.formats.pc_covid:FORMAT",
-    "kiosk.formats.cccd:FORMAT",
-)
-
-
-def _load(spec: str) -> CredentialFormat:
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
+# verify()'s "recognise the text yourself"
+RECOGNISE = object()
 
 
 @cache
 def formats() -> tuple[CredentialFormat, ...]:
+    """Every installed format, in the order they are tried."""
     found = []
-    for spec in BUILTIN:
+    for name in FORMATS.names():
         try:
-            found.append(_load(spec))
+            found.append(FORMATS.load(name))
         except ModuleNotFoundError as exc:
-            if exc.name != spec.partition(":")[0]:
-                raise
-            log.warning("built-in format %s is not installed", spec)
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="kiosk.formats"):
-        try:
-            found.append(ep.load())
+            if name in FORMATS.builtin and exc.name == FORMATS.builtin[name].partition(":")[0]:
+                log.warning("built-in format %s is not installed", name)
+                continue
+            log.exception("format %s failed to load", name)
         except Exception:  # a broken plug-in must not stop the gate
-            log.exception("format plug-in %s failed to load", ep.name)
+            log.exception("format plug-in %s failed to load", name)
     return tuple(found)
 
 
@@ -57,11 +45,16 @@ def recognise(text: str) -> CredentialFormat | None:
     return None
 
 
-def verify(text: str, context: VerifyContext) -> Credential:
-    """Recognise and verify one QR text. Never raises."""
+def verify(text: str, context: VerifyContext, fmt: CredentialFormat | None | object = RECOGNISE) -> Credential:
+    """Recognise and verify one QR text. Never raises.
+
+    ``fmt``: the format that already recognised ``text`` (None: none did), so that a text is
+    recognised once on its way through the loop (:mod:`kiosk.chunks` recognises it first).
+    """
     if len(text) > MAX_QR_TEXT:
         return Credential("unknown", Status.MALFORMED, detail="text longer than any QR code")
-    fmt = recognise(text)
+    if fmt is RECOGNISE:
+        fmt = recognise(text)
     if fmt is None:
         return Credential("unknown", Status.UNSUPPORTED, detail="no format recognises this text")
     try:
