@@ -1,4 +1,8 @@
-"""Assemble a kiosk from its config: drivers, journal, trust, clock, and the loop."""
+"""Assemble a kiosk from its config: drivers (found by name in :mod:`kiosk.plugins`), journal,
+trust, clock, housekeeping, and the loop.
+
+The one module that knows every part; only the commands (and the demo kit they run) import it,
+never the loop (``tests/test_imports.py``)."""
 
 from __future__ import annotations
 
@@ -145,12 +149,21 @@ def open_screen(config: Config):
     return SCREENS.open(config.screen.driver, config.screen, config.kiosk.venue)
 
 
+def reload_config(config: Config):
+    """What a re-read config becomes in a running kiosk: the city's rules applied, and the trust
+    store it names (the loop takes both at its next frame)."""
+    config = apply_city_rules(config)
+    return config, load_trust(config)
+
+
 def build_kiosk(config: Config, *, camera=None, gate=None, screen=None, clock=None, notifier=None,
                 pin_factory=None, on_outcome=None, on_gate_event=None, journal=None):
     """A ready Kiosk; every part not given is opened as the config says."""
     from kiosk.clock import open_clock
     from kiosk.decode import Decoder
+    from kiosk.housekeeping import Housekeeping
     from kiosk.loop import Kiosk
+    from kiosk.policy import ReentryGuard
 
     from sync.files import private_dir
 
@@ -162,6 +175,8 @@ def build_kiosk(config: Config, *, camera=None, gate=None, screen=None, clock=No
     formats.prepare()  # the first visitor after a start waits no longer than the others
     journal = journal or open_journal(config)
     gate = gate or open_gate(config, pin_factory=pin_factory, on_event=on_gate_event)
+    clock = clock or open_clock(config.kiosk)
+    reentry = ReentryGuard()  # in memory only: a restart forgets it
     return Kiosk(
         config,
         camera=camera or open_camera(config),
@@ -169,7 +184,11 @@ def build_kiosk(config: Config, *, camera=None, gate=None, screen=None, clock=No
         gate=gate,
         journal=journal,
         trust=load_trust(config),
-        clock=clock or open_clock(config.kiosk),
+        clock=clock,
+        reentry=reentry,
+        housekeeping=Housekeeping(config, journal, clock, reentry, bundle_stamp=bundle_stamp,
+                                  load_trust=load_trust),
+        reload=reload_config,
         screen=screen or open_screen(config),
         notifier=notifier,
         reopen_camera=(lambda: open_camera(config)) if camera is None else None,

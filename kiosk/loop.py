@@ -21,10 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from kiosk import formats
 from kiosk.errors import CameraStalled, DriverError, EndOfStream, JournalError
 from kiosk.formats.base import VerifyContext
+from kiosk.housekeeping import Housekeeping
 from kiosk.journal import Entry, Journal
 from kiosk.model import Credential, Decision, Kind, Status
 from kiosk.policy import CLOCK_FLAG, Policy, ReentryGuard
@@ -33,7 +35,6 @@ from kiosk.reasons import message
 
 log = logging.getLogger(__name__)
 
-HOUSEKEEPING_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,13 @@ class Kiosk:
         screen: Screen | None = None,
         notifier=None,
         reentry: ReentryGuard | None = None,
+        housekeeping: Housekeeping | None = None,
+        reload: Callable[[Any], tuple[Any, Any]] | None = None,
         reopen_camera: Callable[[], Camera] | None = None,
         on_outcome: Callable[[Outcome], None] | None = None,
     ):
+        """``housekeeping``: the half-minute rounds (by default without the city's bundles);
+        ``reload(config) -> (config, trust)``: what a re-read config becomes (the assembly's)."""
         from kiosk.chunks import ChunkAssembler
         from kiosk.debounce import Debouncer
 
@@ -97,7 +102,10 @@ class Kiosk:
         self.clock = clock
         self.screen = screen or NullScreen()
         self.notifier = notifier or NullNotifier()
-        self.reentry = reentry or ReentryGuard()  # in memory only: a restart forgets it
+        # in memory only: a restart forgets it (an empty guard is falsy: no "or" here)
+        self.reentry = reentry if reentry is not None else ReentryGuard()
+        self.housekeeping = housekeeping if housekeeping is not None else Housekeeping(config, journal, clock, self.reentry)
+        self.reload = reload
         self.reopen_camera = reopen_camera
         self.on_outcome = on_outcome
         self.policy = Policy(config.policy, admitted_since=self.reentry.admitted_since)
@@ -106,15 +114,10 @@ class Kiosk:
         self.stats = LoopStats()
         self.stop_event = threading.Event()
         self._view = View(state="idle", venue=config.kiosk.venue)
-        self._result_until = 0.0
         self._ready_sent = False
         self._camera_ok = True
-        self._disk_alarm = False  # the disk is fuller than the configured threshold
         self._journal_failed = False  # the last journal write failed
         self._pending_config = None
-        self._next_housekeeping = 0.0
-        self._bundle_stamp: float | None = None
-        self._sync_status = StatusBar()
         # one decision at a time (the loop's and the button's); the view with it
         self._decision_lock = threading.RLock()
 
@@ -156,8 +159,7 @@ class Kiosk:
                 identity=credential.identity, frame_age_ms=round(age_ms, 3),
             )
             self._journal_failed = False
-            undelivered = self._sync_status.undelivered + 1  # until the next housekeeping recounts
-            self._sync_status = dataclasses.replace(self._sync_status, undelivered=undelivered)
+            self.housekeeping.recorded()
         except JournalError as exc:
             # nobody enters unrecorded: a journal that cannot write keeps the gate shut
             log.error("ALARM journal write failed, gate kept shut: %s", exc)
@@ -210,9 +212,9 @@ class Kiosk:
         for text, fmt in ready:
             outcomes.append(self.decide(text, frame.captured, fmt))
         self.stats.frames += 1
-        if frame.captured >= self._next_housekeeping:
-            self._housekeeping()
-            self._next_housekeeping = frame.captured + HOUSEKEEPING_SECONDS
+        trust = self.housekeeping.tick(frame.captured)
+        if trust is not None:
+            self.trust = trust
         self._refresh_view(frame, codes)
         return outcomes
 
@@ -231,29 +233,6 @@ class Kiosk:
             except Exception as exc:  # the button thread must outlive any one failure
                 log.error("guard override failed: %s", exc)
 
-    def _housekeeping(self) -> None:
-        """Every half minute: the disk alarm, the status bar, new city bundles fetched by the sync
-        process, and forgetting re-entry keys older than the re-entry window."""
-        from kiosk.app import bundle_stamp, load_trust
-        from sync.retention import disk_state
-
-        try:
-            disk = disk_state(self.journal.path, self.config.journal.disk_alarm_percent)
-            if disk.alarm and not self._disk_alarm:
-                log.error("ALARM %s", disk.message())
-            self._disk_alarm = disk.alarm
-            self._sync_status = self._read_sync_status()
-            # re-entry keys link one person's visits: keep them no longer than the guard needs
-            window = dt.timedelta(minutes=self.config.policy.reentry_minutes)
-            self.reentry.forget(before=self.clock.now() - window)
-            stamp = bundle_stamp(self.config)
-            if self._bundle_stamp is not None and stamp != self._bundle_stamp:
-                self.trust = load_trust(self.config)
-                log.info("trust store reloaded from new city bundles")
-            self._bundle_stamp = stamp
-        except Exception as exc:  # housekeeping must never stop the gate
-            log.error("housekeeping failed: %s", exc)
-
     def _show_result(self, outcome: Outcome) -> None:
         msg = message(outcome.decision.reason)
         self._view = View(
@@ -266,41 +245,27 @@ class Kiosk:
             status=self._status_bar(),
             decision_id=outcome.entry.id if outcome.entry else f"unrecorded-{self.stats.decisions}",
         )
-        self._result_until = time.monotonic() + self.config.screen.result_seconds
+        self._show(self._view)  # once: the screen holds a decision's card for its time
 
     def _status_bar(self) -> StatusBar:
         return dataclasses.replace(
-            self._sync_status,
+            self.housekeeping.sync_status,
             clock_synchronised=self.clock.synchronised(),
             camera_ok=self._camera_ok,
-            disk_alarm=self._disk_alarm or self._journal_failed,
+            disk_alarm=self.housekeeping.disk_alarm or self._journal_failed,
         )
-
-    def _read_sync_status(self) -> StatusBar:
-        """What the sync process last reported in the journal's meta table, for the status bar."""
-        now = self.clock.now()
-        online = None
-        if self.config.sync.url:
-            since = self.journal.meta_age_seconds("last_sync", now)
-            online = since is not None and since < 3 * self.config.sync.interval_seconds + 60
-        trust_age = self.journal.meta_age_seconds("trust_updated_at", now)
-        return StatusBar(online=online, undelivered=self.journal.undelivered_count(),
-                         trust_age_hours=None if trust_age is None else trust_age / 3600)
 
     def _refresh_view(self, frame: Frame | None, codes=()) -> None:
         with self._decision_lock:
             self._refresh_view_locked(frame, codes)
 
     def _refresh_view_locked(self, frame: Frame | None, codes=()) -> None:
-        view = self._view
         venue = self.config.kiosk.venue
-        if view.state in ("pass", "fail") and time.monotonic() >= self._result_until:
-            view = View(state="idle", venue=venue)
-        if view.state in ("pass", "fail"):
-            pass  # a decision's card stays up for its time (a guard's override while the camera is out too)
-        elif not self._camera_ok:
+        # a decision's card was shown once, when it was made; the screen keeps it up for its time
+        # (a guard's override while the camera is out too) and shows this view when it ends
+        if not self._camera_ok:
             view = View(state="offline", venue=venue)
-        elif self._disk_alarm or self._journal_failed:
+        elif self.housekeeping.disk_alarm or self._journal_failed:
             view = View(state="disk_full", venue=venue)
         elif self.config.policy.unsynchronised_clock == "refuse" and not self.clock.synchronised():
             view = View(state="clock", venue=venue)
@@ -309,8 +274,11 @@ class Kiosk:
         outline = codes[0].corners if codes else ()
         self._view = dataclasses.replace(view, frame=frame.image if frame else None, outline=outline,
                                          status=self._status_bar())
+        self._show(self._view)
+
+    def _show(self, view: View) -> None:
         try:
-            self.screen.show(self._view)
+            self.screen.show(view)
         except Exception as exc:  # the screen is a convenience; the gate must go on
             log.error("screen failed: %s", exc)
 
@@ -384,14 +352,15 @@ class Kiosk:
 
     def _apply_reload(self) -> None:
         config, self._pending_config = self._pending_config, None
-        from kiosk.app import apply_city_rules, load_trust
-
-        config = apply_city_rules(config)
+        trust = self.trust
+        if self.reload is not None:
+            config, trust = self.reload(config)
         if config.gate != self.config.gate or config.camera != self.config.camera:
             log.warning("gate and camera settings change only on restart")
         self.config = config
         self.policy = Policy(config.policy, admitted_since=self.reentry.admitted_since)
-        self.trust = load_trust(config)
+        self.trust = trust
+        self.housekeeping.config = config
         self.debouncer.absent_seconds = config.debounce.absent_seconds  # codes on show stay on show
         self.chunks.wait_seconds = config.debounce.chunk_wait_seconds
         log.info("config reloaded")

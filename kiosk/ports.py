@@ -102,8 +102,8 @@ class View:
     message_vi: str = ""  # the reason's message, as the visitor reads it
     message_en: str = ""
     masked_name: str = ""  # initials and birth year, never the full name
-    # the decision's id (e.g. the journal entry id): a pass/fail view with a new id starts a new
-    # result card, held for the screen's result time; repeats of the same decision's view do not
+    # the decision's id (the journal entry's): a pass/fail view is sent once per decision, and
+    # the screen holds its card for the screen's result time
     decision_id: str = ""
     frame: Any = None  # latest greyscale/BGR frame (numpy) for the preview, or None
     outline: tuple[tuple[int, int], ...] = ()  # corners of the found code in frame pixels

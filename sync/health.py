@@ -48,10 +48,7 @@ def clock_state(config: Config) -> dict:
 
 
 def last_scan(journal: Journal) -> str | None:
-    """When the camera loop last decided: the loop's ``last_scan`` meta key, else the last entry."""
-    value = journal.get_meta("last_scan")
-    if value:
-        return value
+    """When the camera loop last decided: the time of the last entry it recorded."""
     last = journal.last_entry()
     return last["at"] if last else None
 

@@ -188,12 +188,6 @@ def load_dsc(path: str | Path, store: TrustStore | None = None) -> TrustStore:
     return store
 
 
-def load_revocations(path: str | Path, store: TrustStore | None = None) -> TrustStore:
-    store = store if store is not None else TrustStore()
-    store.add_revocations(path)
-    return store
-
-
 def from_config(trust_list: str = "", revocations: str = "") -> TrustStore:
     """The EU DCC part of the store from the config's ``[trust]`` paths (empty = none)."""
     store = TrustStore()

@@ -200,10 +200,11 @@ def test_reentry_keys_are_forgotten_after_the_window(make_config, mock_factory):
     clock = FixedClock(start=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=30), advance=False)
     kiosk = run(config, visitors(1)[:1], mock_factory, clock=clock)
     assert len(kiosk.reentry) == 1
-    kiosk.clock = FixedClock()  # half an hour later: the next housekeeping drops the key
-    kiosk.journal = type(kiosk.journal)(config.journal_path)
-    kiosk._housekeeping()
-    kiosk.journal.close()
+    rounds = kiosk.housekeeping
+    rounds.clock = FixedClock()  # half an hour later: the next round drops the key
+    rounds.journal = type(kiosk.journal)(config.journal_path)
+    rounds.tick(time.monotonic() + rounds.every)
+    rounds.journal.close()
     assert len(kiosk.reentry) == 0
 
 

@@ -418,16 +418,16 @@ def test_a_card_is_held_for_result_seconds_then_idle_returns(font):
         screen.close()
 
 
-def test_repeats_of_one_decision_do_not_extend_it_but_a_new_decision_does(font):
+def test_the_card_is_held_by_the_screen_while_the_loop_sends_idle_views(font):
     clock = FakeClock()
     screen = make_screen(clock)
     try:
-        first = View(state="fail", reason="expired", decision_id="e1")
-        screen.show(first)
-        for _ in range(20):  # the loop repeats the same decision's view with each frame
+        screen.show(View(state="fail", reason="expired", decision_id="e1"))  # once, when decided
+        for _ in range(29):  # then the loop's view of each frame
             clock.t += 0.1
-            screen.show(View(state="fail", reason="expired", decision_id="e1", frame=np.zeros((4, 4), np.uint8)))
-        clock.t += 1.05
+            screen.show(View(state="idle", frame=np.zeros((4, 4), np.uint8)))
+        assert screen.current()[0].decision_id == "e1"
+        clock.t += 0.15
         assert screen.current()[0].state == "idle"
         screen.show(View(state="pass", reason="ok", decision_id="e2"))
         clock.t += 2.0
@@ -439,20 +439,19 @@ def test_repeats_of_one_decision_do_not_extend_it_but_a_new_decision_does(font):
         screen.close()
 
 
-def test_the_same_result_after_an_idle_view_is_a_new_decision(font):
+def test_each_decision_shown_is_a_new_card_with_its_sound(font):
     clock = FakeClock()
     played = []
     screen = pygame_screen.PygameScreen(section(), threaded=False, clock=clock, speaker=SimpleNamespace(play=played.append))
     try:
-        same = View(state="fail", reason="unsupported")  # no id, no name: only the order tells
-        screen.show(same)
+        same = View(state="fail", reason="unsupported")  # two visitors refused for the same reason
         screen.show(same)
         clock.t += 2.0
         screen.show(View(state="idle"))
         screen.show(same)
         clock.t += 2.0
-        assert screen.current()[0].state == "fail"
-        assert played == ["fail", "fail"]  # one sound per decision, not per frame
+        assert screen.current()[0].state == "fail"  # the second card's time, not the first's
+        assert played == ["fail", "fail"]
     finally:
         screen.close()
 
@@ -462,7 +461,9 @@ def test_the_live_preview_continues_under_a_card(font):
     screen = make_screen(clock)
     try:
         frame = np.full((48, 64), 7, np.uint8)
-        screen.show(View(state="pass", decision_id="e1", frame=frame))
+        screen.show(View(state="pass", decision_id="e1"))
+        screen.show(View(state="idle", frame=frame))  # the next frame, while the card is up
+        assert screen.current()[0].state == "pass"
         clock.t += 5
         view, _left = screen.current()
         assert view.state == "idle" and view.frame is frame

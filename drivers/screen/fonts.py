@@ -138,9 +138,6 @@ class Text:
                 self._widths.pop(next(iter(self._widths)))  # the oldest: counts that have moved on
         return width
 
-    def line_height(self, size: int, bold: bool = False) -> int:
-        return self.font(size, bold).get_sized_height()
-
     def lines(self, text: str, size: int, colour: tuple, bold: bool = False, width: int = 0,
               bg: tuple | None = None, like: Any = None) -> list:
         """``text`` as one surface per line, word-wrapped to ``width`` pixels (0 = no wrap).

@@ -23,14 +23,13 @@ Why it is built this way:
 - **Scales by height.** Every size is a multiple of ``height / 480``, so the 7-inch 800x480 Pi
   display and a 1920x1080 monitor get the same layout.
 
-A result card is held for ``screen.result_seconds`` after the screen first sees it, unless a
+A result card is held for ``screen.result_seconds`` after the screen is shown it, unless a
 newer decision arrives: the loop sends ``View(state="pass"/"fail")`` once per decision and
-``View(state="idle")`` (or an error state) otherwise.
+``View(state="idle")`` (or an error state) otherwise; the card's timer is the screen's alone.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
@@ -45,10 +44,6 @@ from kiosk.errors import DriverError
 from kiosk.ports import View
 
 log = logging.getLogger("kiosk.screen")
-
-
-def _decision_key(view: View) -> tuple:
-    return (view.decision_id, view.state, view.reason, view.message_vi, view.message_en, view.masked_name)
 
 
 # --------------------------------------------------------------------------- the screen
@@ -91,8 +86,6 @@ class PygameScreen:
         self._base = View(state="idle", venue=venue)
         self._card: View | None = None
         self._card_since = 0.0
-        self._decision: tuple = ()
-        self._between_decisions = True
         self._version = 0  # bumped by every show()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -126,23 +119,14 @@ class PygameScreen:
         if self._closed:
             raise DriverError("screen: show() after close()")
         now = self._clock()
-        new_decision = False
+        new_decision = view.state in RESULT_STATES
         with self._lock:
-            if view.state in RESULT_STATES:
-                key = _decision_key(view)
-                # the loop may repeat a decision's view on every frame while it holds it: only a
-                # different decision, or one after a non-decision view, restarts the card
-                new_decision = self._between_decisions or key != self._decision
-                self._decision = key
-                self._between_decisions = False
-                if new_decision:
-                    self._card_since = now
+            if new_decision:
+                # each decision's view comes once: its card is held for result_seconds here (the
+                # screen's timer alone), unless a newer decision replaces it
+                self._card_since = now
                 self._card = view
-                # the live parts carry on underneath, for when the card ends
-                self._base = dataclasses.replace(self._base, frame=view.frame, outline=view.outline,
-                                                 status=view.status)
             else:
-                self._between_decisions = True
                 self._base = view
             self._version += 1
         if new_decision and self._speaker is not None:

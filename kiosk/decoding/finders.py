@@ -58,14 +58,6 @@ def _sample(binary: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return out
 
 
-def find_finders(gray: np.ndarray) -> list[Finder]:
-    """Finder-pattern candidates of either polarity in a greyscale frame, without needing a quiet zone.
-
-    A one-off search; a caller searching frame after frame keeps a :class:`FinderSearch` instead.
-    """
-    return FinderSearch()(gray)
-
-
 class FinderSearch:
     """The finder search, with its working images kept from one frame to the next.
 
