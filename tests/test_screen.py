@@ -350,7 +350,15 @@ def test_every_state_draws_at_odd_sizes(font, size, state):
     frame = np.zeros((480, 640), np.uint8)
     p.paint(surface, View(state=state, reason="expired", masked_name="NVA 1990", frame=frame), card_left=0.5,
             clock_text="08:30")
-    assert colours(pixels(surface)) > 8
+    image = pixels(surface)
+    w, h = size
+    # the parts are where the layout puts them at any size: the card's colour (an unknown state is
+    # the idle screen) right of the text, the header above, the status bar along the bottom
+    background = {"pass": palette.GREEN, "fail": palette.RED}.get(state, palette.INK)
+    header = tuple(int(c * 0.7) for c in background) if state in ("pass", "fail") else palette.HEADER
+    assert tuple(image[p.header_h + 2, w - 2]) == background
+    assert tuple(image[1, w - 2]) == header
+    assert tuple(image[h - 2, 1]) == palette.STATUS_BG
 
 
 def test_the_three_error_screens_differ(font):
