@@ -369,3 +369,17 @@ def test_odd_heartbeats_never_break_the_kiosk_listing(tmp_path, capsys):
         assert kiosk_city_main(["kiosks", "--data", data, "--json"]) == 0
         listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert [k["heartbeat"] for k in listed[:len(ODD_HEARTBEATS)]] == ODD_HEARTBEATS
+
+
+def test_venues_quota_and_forbidden_pairs_hold_on_both_engines(city_db, tmp_path):
+    with start_server(tmp_path / "city", db=city_db, daily_quota=3) as server:
+        gate = server.enroll("gate-e", state_dir=tmp_path / "gate", venue=["Hall A", "Hall B"])
+        assert "venue: the kiosk is not enrolled for this venue" in problems(
+            post(server.url, gate.token, {"entries": [entry(gate, venue="Hall C")]}))
+        assert any("pass is impossible" in p for p in problems(
+            post(server.url, gate.token, {"entries": [entry(gate, venue="Hall A", status="revoked", reason="revoked")]})))
+        assert post(server.url, gate.token, {"entries": [entry(gate, venue="Hall A"), entry(gate, venue="Hall B"),
+                                                         entry(gate, venue="Hall B")]}).ok
+        over = post(server.url, gate.token, {"entries": [entry(gate, venue="Hall A")]})
+        assert over.status_code == 429 and int(over.headers["Retry-After"]) >= 1
+        assert server.store.count() == 3
