@@ -18,6 +18,7 @@ from kiosk.app import build_kiosk
 from kiosk.clock import FixedClock
 from kiosk.model import Status
 from kiosk.demo.visitors import GARBAGE, Visitor, cccd_text, frames_for, make_person, pc_covid_text
+from kiosk.testing import FakeCamera, RecordingScreen
 
 TODAY = dt.date.today()
 
@@ -87,7 +88,7 @@ def test_a_code_held_five_seconds_gives_one_decision_and_returns_as_reentry(make
 def test_guard_override_is_recorded_before_opening(make_config, mock_factory):
     config = make_config(gate={"button_pin": 5, "open_seconds": 0.2})
     seen = []
-    camera = Camera(ReplaySource(frames=frames_for([], gap_frames=3), realtime=False))
+    camera = FakeCamera(frames_for([], gap_frames=3))
     kiosk = build_kiosk(config, camera=camera, pin_factory=mock_factory, on_outcome=seen.append)
     mock_factory.pin(5).drive_low()
     mock_factory.pin(5).drive_high()
@@ -170,26 +171,13 @@ def test_chunked_card_is_decided_once_whole_and_a_lone_part_is_refused(make_conf
     ]
 
 
-class RecordingScreen:
-    """A screen that keeps what it was asked to show (the Screen protocol, for tests)."""
-
-    def __init__(self):
-        self.views = []
-
-    def show(self, view):
-        self.views.append(view)
-
-    def close(self):
-        pass
-
-
 def test_screen_gets_cards_and_status(make_config, mock_factory):
     config = make_config(policy={"unsynchronised_clock": "refuse"})
     screen = RecordingScreen()
     run(config, visitors(1)[:1], mock_factory, screen=screen, clock=FixedClock(synchronised=False))
     states = [v.state for v in screen.views]
     assert states[0] == "clock"  # the policy refuses while the clock is not synchronised: say so
-    card = next(v for v in screen.views if v.state == "fail")
+    (card,) = [v for v in screen.views if v.state == "fail"]  # sent once: the screen times the card
     assert card.reason == "clock_unsynchronised" and card.message_vi and card.decision_id
     assert card.masked_name and " " in card.masked_name and len(card.masked_name) < 12
     assert screen.views[-1].status.undelivered == 1 and screen.views[-1].status.online is None
