@@ -77,7 +77,7 @@ def main() -> int:
 
 def run(args: argparse.Namespace, work: Path) -> int:
 
-    with start_server(work / "city") as server:
+    with start_server(work / "city", daily_quota=0) as server:  # one kiosk sends a week at once: no daily quota
         enrollment = server.enroll("bench-kiosk", state_dir=work / "state", venue="Bến xe Giáp Bát")
         data = json.loads(json.dumps(enrollment.config))
         data["sync"]["batch_size"] = args.batch_size
