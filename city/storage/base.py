@@ -134,9 +134,12 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def kiosk_exists(self, kiosk_id: str) -> bool: ...
 
-    @abc.abstractmethod
     def kiosk_seen(self, kiosk_id: str, at: str, heartbeat: str | None = None) -> None:
         """Record a kiosk's last contact (and its last heartbeat, JSON text, when given)."""
+        if heartbeat is None:
+            self.execute("UPDATE kiosks SET last_seen = ? WHERE id = ?", [at, kiosk_id])
+        else:
+            self.execute("UPDATE kiosks SET last_seen = ?, heartbeat = ? WHERE id = ?", [at, heartbeat, kiosk_id])
 
     @abc.abstractmethod
     def kiosks(self) -> list[dict]:

@@ -190,12 +190,6 @@ class PostgresEngine(Engine):
     def kiosk_exists(self, kiosk_id: str) -> bool:
         return bool(self._rows("SELECT 1 FROM kiosks WHERE id = %s", [kiosk_id]))
 
-    def kiosk_seen(self, kiosk_id: str, at: str, heartbeat: str | None = None) -> None:
-        if heartbeat is None:
-            self.execute("UPDATE kiosks SET last_seen = ? WHERE id = ?", [at, kiosk_id])
-        else:
-            self.execute("UPDATE kiosks SET last_seen = ?, heartbeat = ? WHERE id = ?", [at, heartbeat, kiosk_id])
-
     def kiosks(self) -> list[dict]:
         rows = self._rows("""SELECT k.id, k.enrolled_at, k.last_seen, k.heartbeat,
                                     (SELECT COUNT(*) FROM entries e WHERE e.kiosk_id = k.id)

@@ -148,12 +148,6 @@ class SQLiteEngine(Engine):
     def kiosk_exists(self, kiosk_id: str) -> bool:
         return self._conn().execute("SELECT 1 FROM kiosks WHERE id = ?", [kiosk_id]).fetchone() is not None
 
-    def kiosk_seen(self, kiosk_id: str, at: str, heartbeat: str | None = None) -> None:
-        if heartbeat is None:
-            self.execute("UPDATE kiosks SET last_seen = ? WHERE id = ?", [at, kiosk_id])
-        else:
-            self.execute("UPDATE kiosks SET last_seen = ?, heartbeat = ? WHERE id = ?", [at, heartbeat, kiosk_id])
-
     def kiosks(self) -> list[dict]:
         rows = self._conn().execute(
             """SELECT k.id, k.enrolled_at, k.last_seen, k.heartbeat,
