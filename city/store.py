@@ -44,7 +44,7 @@ from typing import Any
 import city.console.records  # noqa: F401 - registers the console's tables (migration 4) before any store opens
 from city.blind import BlindIndex
 from city.storage import open_engine
-from city.storage.base import EntryFilter, IndexedRow, MigrationContext, Progress, midnight
+from city.storage.base import EntryFilter, IndexedRow, MigrationContext, midnight, terminal_progress
 from city.storage.migrations import latest_version
 from sync import bundles, seal
 from sync.files import private_dir
@@ -253,7 +253,7 @@ class CityStore:
     """
 
     def __init__(self, data_dir: str | os.PathLike, db: str | None = None, *, migrate: bool | str = "auto",
-                 retention_days: float | None = None, progress=Progress):
+                 retention_days: float | None = None, progress=terminal_progress):
         self.data_dir = private_dir(data_dir)  # 0700 when made here, whatever the umask
         self.keys = load_keys(self.data_dir)
         self.index = BlindIndex(base64.b64decode(self.keys.index_key))

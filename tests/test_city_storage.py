@@ -21,10 +21,10 @@ import pytest
 import requests
 
 from city.cli import main as kiosk_city_main
-from city.storage.base import Progress
 from city.storage.migrations import MIGRATIONS
 from city.store import CityStore
 from city.trace import Person, trace
+from sync.progress import progress as terminal_bar
 from sync.seal import seal
 from sync.wire import parse_iso, utc_iso
 
@@ -197,10 +197,12 @@ def test_stores_without_the_index_get_it_in_the_migration(tmp_path, city_db):
     assert MIGRATIONS[1].version == 2
     stream = io.StringIO()
     stream.isatty = lambda: True  # type: ignore[method-assign]
-    with CityStore(data, city_db, migrate=True, progress=lambda label, total: Progress(label, total, stream)) as store:
+    with CityStore(data, city_db, migrate=True,
+                   progress=lambda label, total: terminal_bar(total, label, stream=stream)) as store:
         found = trace(store, Person(name="nguyen van 1"), "2021-07-20T00:00:00.000Z", "2021-07-21T00:00:00.000Z", 0)
         assert [v["id"] for v in found.visits] == [e["id"] for e in batch[1::3]]
-    assert "indexing stored identities: 12/12 (100%)" in stream.getvalue()
+    drawn = stream.getvalue()  # the kiosk's tqdm bar (sync.progress): the count, and elapsed<remaining
+    assert "indexing stored identities: 100%" in drawn and "12/12 [" in drawn and "<" in drawn, drawn
     engine = open_engine(data, city_db)
     try:
         assert engine.schema_version() == MIGRATIONS[-1].version
@@ -332,14 +334,23 @@ def test_the_same_batch_raced_to_two_serve_processes_is_stored_once_and_acked_by
         assert {row["id"] for row in store.iter_entries(identities=False)} == sent
 
 
-def test_progress_is_drawn_on_a_terminal_only():
-    quiet = io.StringIO()
-    Progress("x", 10, quiet).advance(10)
-    assert quiet.getvalue() == ""
+def test_the_migrations_progress_is_the_one_of_sync_progress(monkeypatch):
+    """One progress bar in the project (sync.progress, tqdm): a migration's default draws with it,
+    on a terminal only."""
+    from city.storage.base import MigrationContext
+
+    bar = MigrationContext(index_sealed=lambda sealed: ())
     tty = io.StringIO()
     tty.isatty = lambda: True  # type: ignore[method-assign]
-    progress = Progress("indexing", 4, tty)
+    monkeypatch.setattr(sys, "stderr", tty)
+    drawing = bar.progress("indexing", 4)
     for _ in range(4):
-        progress.advance(1)
-    progress.close()
-    assert tty.getvalue().endswith("\rindexing: 4/4 (100%)\n")
+        drawing.update(1)
+    drawing.close()
+    assert "indexing: 100%" in tty.getvalue() and "4/4 [" in tty.getvalue(), tty.getvalue()
+    quiet = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    drawing = bar.progress("indexing", 4)
+    drawing.update(4)
+    drawing.close()
+    assert quiet.getvalue() == ""

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from sync.progress import progress
 
 ENTRY_COLUMNS = (
     "id", "kiosk_id", "venue", "at", "clock_synced", "format", "status", "decision", "reason", "kind",
@@ -65,32 +66,18 @@ class Cursorish(Protocol):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
 
 
-class Progress:
-    """A one-line progress report for long migrations, redrawn in place on a terminal only."""
-
-    def __init__(self, label: str, total: int, stream=None):
-        self.label, self.total, self.done = label, total, 0
-        self.stream = stream if stream is not None else sys.stderr
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._shown = -1.0
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        if not self.live or not self.total:
-            return
-        share = self.done / self.total
-        if share - self._shown >= 0.005 or self.done >= self.total:
-            self._shown = share
-            self.stream.write(f"\r{self.label}: {self.done}/{self.total} ({share:.0%})")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.live and self._shown >= 0:
-            self.stream.write("\n")
-            self.stream.flush()
+class ProgressBar(Protocol):
+    def update(self, n: int = 1) -> object: ...
+    def close(self) -> None: ...
 
 
-ProgressFactory = Callable[[str, int], Progress]
+# (label, total) -> a bar; the default is sync.progress's (tqdm on a terminal, nothing otherwise)
+ProgressFactory = Callable[[str, int], ProgressBar]
+
+
+def terminal_progress(label: str, total: int) -> ProgressBar:
+    """Progress and an ETA on stderr when it is a terminal (:func:`sync.progress.progress`)."""
+    return progress(total, label)
 
 
 class Engine(abc.ABC):
@@ -201,7 +188,7 @@ class MigrationContext:
     indexing stores made before the index existed) and a progress line."""
 
     index_sealed: Callable[[bytes | None], tuple[bytes, ...]]
-    progress: ProgressFactory = Progress
+    progress: ProgressFactory = terminal_progress
 
 
 def midnight(instant: dt.datetime) -> dt.datetime:
@@ -212,5 +199,5 @@ def midnight(instant: dt.datetime) -> dt.datetime:
 
 __all__ = [
     "ENTRY_COLUMNS", "ROW_COLUMNS", "HASH_BYTES", "EntryFilter", "IndexedRow", "Engine", "MigrationContext",
-    "Progress", "midnight",
+    "ProgressFactory", "terminal_progress", "midnight",
 ]

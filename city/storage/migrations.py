@@ -152,7 +152,7 @@ def index_existing_entries(engine: "Engine", context: "MigrationContext") -> Non
     try:
         for row in engine.iter_entries():
             pending.extend((digest, row["at"], row["id"]) for digest in context.index_sealed(row["identity"]))
-            progress.advance(1)
+            progress.update(1)
             if len(pending) >= 20_000:
                 engine.insert_index(pending)
                 pending = []
