@@ -239,17 +239,25 @@ def test_redrawing_only_what_changed_gives_the_same_picture_as_drawing_it_all(fo
 
 
 def test_prepare_draws_the_backgrounds_before_the_first_visitor(font, monkeypatch):
-    p, surface = painter(font, (1920, 1080))
+    size = (1920, 1080)
+    p, surface = painter(font, size)
     p.prepare(surface)
-    drawn = []
-    for name in ("_draw_idle", "_draw_card_base"):
-        original = getattr(painting.Painter, name)
-        monkeypatch.setattr(painting.Painter, name, lambda self, *a, _o=original, _n=name: (drawn.append(_n), _o(self, *a)))
-    # the first paint after prepare() covers the whole surface, from the backgrounds already drawn
-    assert p.paint(surface, View(state="pass", reason="ok", masked_name="NVA 1990")) is None
-    assert p.paint(surface, View(state="fail", reason="expired")) is None
-    assert p.paint(surface, View(state="idle", frame=np.zeros((480, 640), np.uint8))) is None
-    assert drawn == []
+    views = [View(state="pass", reason="ok", masked_name="NVA 1990"), View(state="fail", reason="expired"),
+             View(state="idle", frame=np.zeros((480, 640), np.uint8))]
+    expected = []
+    for view in views:  # what a painter that was not prepared draws
+        fresh = pygame.Surface(size)
+        painting.Painter(size, "Cổng A", fonts.Text(font)).paint(fresh, view)
+        expected.append(pixels(fresh))
+    made = []
+    real_surface = pygame.Surface
+    monkeypatch.setattr(pygame, "Surface", lambda *a, **kw: (made.append(a[0]), real_surface(*a, **kw))[1])
+    # the first paints after prepare() cover the whole surface, from backgrounds already drawn:
+    # no full-screen layer is made for the first visitor, and each shows what a fresh painter draws
+    for view, want in zip(views, expected):
+        assert p.paint(surface, view) is None
+        assert np.array_equal(pixels(surface), want), view.state
+    assert tuple(size) not in [tuple(m) for m in made]
 
 
 def test_the_preview_is_not_converted_while_a_card_covers_it(font, monkeypatch):
@@ -271,35 +279,32 @@ def test_the_preview_is_not_converted_while_a_card_covers_it(font, monkeypatch):
 
 
 @pytest.mark.parametrize("colour", [False, True])
-@pytest.mark.parametrize("depth, masks", [(32, (0xFF0000, 0xFF00, 0xFF, 0)), (32, (0xFF, 0xFF00, 0xFF0000, 0)),
-                                          (24, None), (16, None)])
-def test_the_preview_written_into_the_pixels_matches_the_blitted_one(font, monkeypatch, colour, depth, masks):
+@pytest.mark.parametrize("masks", [(0xFF0000, 0xFF00, 0xFF, 0), (0xFF, 0xFF00, 0xFF0000, 0)])
+def test_the_preview_written_into_the_pixels_matches_the_blitted_one(font, monkeypatch, colour, masks):
+    import cv2
+
     size = (800, 480)
-    p = painting.Painter(size, "Cổng A", fonts.Text(font))
     rng = np.random.default_rng(7)
     frame = rng.integers(0, 256, (480, 640, 3) if colour else (480, 640), dtype=np.uint8)
     frame[:, :320] //= 3  # a left half darker: a mirror that went the wrong way would show
     wide = frame[60:420]  # wider than the preview box: black bars above and below
     tall = frame[:, 120:520]  # narrower: black bars left and right
-    px, py, pw, ph = p.preview_rect
-    written = []
-    write = painting._write_pixels
-    monkeypatch.setattr(painting, "_write_pixels", lambda *a: (written.append(write(*a)), written[-1])[1])
+    px, py, pw, ph = painting.Painter(size, "Cổng A", fonts.Text(font)).preview_rect
+    into_pixels = []  # OpenCV converting straight into a surface's pixels (given a destination)
+    convert = cv2.cvtColor
+    monkeypatch.setattr(cv2, "cvtColor", lambda *a, **kw: (into_pixels.append("dst" in kw), convert(*a, **kw))[1])
     for image, bar in ((frame, None), (wide, (px + pw // 2, py + 2)), (tall, (px + 2, py + ph // 2))):
         surfaces = []
-        for direct in (True, False):
-            if not direct:  # SDL's blit, the way a surface OpenCV cannot write is drawn
-                monkeypatch.setattr(painting, "_write_pixels", lambda *a: False)
-            surface = pygame.Surface(size, 0, depth, masks) if masks else pygame.Surface(size, 0, depth)
+        for depth, mask in ((32, masks), (24, None)):  # OpenCV writes 32-bit pixels; SDL blits into 24-bit
+            surface = pygame.Surface(size, 0, depth, mask) if mask else pygame.Surface(size, 0, depth)
             surface.fill((200, 10, 10))
-            p._shown = None
-            p.paint(surface, View(state="idle", frame=image, outline=((10, 10), (200, 10), (200, 200))))
+            painter_ = painting.Painter(size, "Cổng A", fonts.Text(font))
+            painter_.paint(surface, View(state="idle", frame=image, outline=((10, 10), (200, 10), (200, 200))))
             surfaces.append(pixels(surface))
-        monkeypatch.setattr(painting, "_write_pixels", lambda *a: (written.append(write(*a)), written[-1])[1])
         assert np.array_equal(*surfaces)
         if bar is not None:
             assert tuple(surfaces[0][bar[1], bar[0]]) == (0, 0, 0)
-    assert written == [depth == 32] * 3  # OpenCV wrote the 32-bit surfaces, SDL drew the others
+    assert into_pixels.count(True) == 3  # each 32-bit preview written by OpenCV, not blitted
 
 
 def test_a_moving_count_in_the_status_bar_is_not_laid_out_again_at_every_size(font):

@@ -416,9 +416,9 @@ def test_spec_example_not_yet_valid_before_issue(spec_trust):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=300))
-def test_any_shc_text_gives_a_status(trust, tail):
+def test_any_shc_text_without_a_trusted_signature_never_passes(trust, tail):
     credential = FORMAT.verify("shc:/" + tail, VerifyContext(now=NOW, trust=trust))
-    assert isinstance(credential.status, Status)
+    assert credential.status is not Status.VALID  # no signature from a trusted issuer: never a pass
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -430,7 +430,6 @@ def test_mutated_cards_never_pass_as_changed(issuer, trust, data):
     replacement = data.draw(st.sampled_from("ABCDEFabcdef0123456789-_.="))
     mutated_jws = jws[:i] + replacement + jws[i + 1 :]
     credential = check(jws_to_numeric(mutated_jws), trust)
-    assert isinstance(credential.status, Status)
     if credential.status is Status.VALID:
         # only a change the signature cannot see (padding bits of the last base64 character)
         assert credential == check(original, trust)

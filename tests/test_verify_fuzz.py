@@ -47,7 +47,6 @@ FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCh
 
 def judged(text: str):
     credential = formats.verify(text, CTX)
-    assert isinstance(credential.status, Status)
     assert not credential.detail.startswith("internal error"), credential.detail
     return credential
 
