@@ -58,6 +58,11 @@ class RecordingCamera:
 
     The camera is opened at the loop's first read, as ``kiosk run`` starts its camera when the rest
     is ready: frames that pass while the journal and trust lists open are not the loop's to drop.
+
+    Not :class:`kiosk.testing.FakeCamera`: this is no fake but a window on the real camera. What is
+    measured is the real ``drivers.camera.Camera``: a replay paced at ``fps`` on the wall clock, its
+    capture thread keeping the newest frame and counting the ones dropped. The fake delivers a
+    frame when a test shows it and has no capture thread, so it would measure neither.
     """
 
     def __init__(self, open_camera):
@@ -82,12 +87,11 @@ class RecordingCamera:
 
 
 def run_once(size: tuple[int, int], *, visitors: int, fps: float, gap: int, folder: Path) -> Run:
-    from gpiozero.pins.mock import MockFactory
-
     from drivers.camera import Camera, ReplaySource
     from kiosk import config as config_mod
     from kiosk.app import build_kiosk
     from kiosk.demo.visitors import HealthIssuers, frames_for, generate
+    from kiosk.testing import mock_pin_factory
     from sync.seal import generate_keypair
 
     today = dt.date.today()
@@ -130,16 +134,17 @@ def run_once(size: tuple[int, int], *, visitors: int, fps: float, gap: int, fold
     def on_outcome(outcome) -> None:
         result.decision_age.append(outcome.frame_age_ms)
 
-    kiosk = build_kiosk(config, camera=camera, pin_factory=MockFactory(),
-                        on_gate_event=on_gate_event, on_outcome=on_outcome)
-    loop_thread.append(threading.current_thread())
-    try:
-        kiosk.run(stop_at_end=True)
-    finally:
-        result.dropped = camera.dropped
-        result.processed = kiosk.stats.frames
-        result.decisions = kiosk.stats.decisions
-        kiosk.close()
+    with mock_pin_factory() as pins:
+        kiosk = build_kiosk(config, camera=camera, pin_factory=pins,
+                            on_gate_event=on_gate_event, on_outcome=on_outcome)
+        loop_thread.append(threading.current_thread())
+        try:
+            kiosk.run(stop_at_end=True)
+        finally:
+            result.dropped = camera.dropped
+            result.processed = kiosk.stats.frames
+            result.decisions = kiosk.stats.decisions
+            kiosk.close()
     return result
 
 

@@ -27,13 +27,12 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    from gpiozero.pins.mock import MockFactory
-
     from drivers.camera import Camera, ReplaySource
     from kiosk import config as config_mod
     from kiosk.app import build_kiosk
     from kiosk.decode import Decoder
     from kiosk.demo.visitors import frames_for, generate
+    from kiosk.testing import mock_pin_factory
 
     visitors = list(generate(args.visitors))
     print(f"{'size':<10} {'frames':>6} {'decoder alone':>15} {'whole loop':>12} {'loop/decoder':>13} {'decisions':>10}")
@@ -45,7 +44,7 @@ def main() -> None:
             decoder.decode(frame)
         decoder_fps = len(frames) / (time.perf_counter() - start)
 
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, mock_pin_factory() as pins:
             config, problems = config_mod.parse({
                 "kiosk": {"state_dir": tmp, "clock": "assume_synchronised"},
                 "camera": {"driver": "replay", "replay_path": tmp},
@@ -53,7 +52,7 @@ def main() -> None:
             })
             assert not problems, problems
             camera = Camera(ReplaySource(frames=frames, realtime=False))
-            kiosk = build_kiosk(config, camera=camera, pin_factory=MockFactory())
+            kiosk = build_kiosk(config, camera=camera, pin_factory=pins)
             start = time.perf_counter()
             kiosk.run(stop_at_end=True)
             loop_fps = kiosk.stats.frames / (time.perf_counter() - start)

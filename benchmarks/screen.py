@@ -85,16 +85,15 @@ def make_screen(kind: str):
 def run_once(kind: str, frames) -> tuple[float, int, float, int, float, float]:
     """(loop frames a second, screen draws, seconds spent drawing, decisions, process CPU ms a
     frame, drawing thread's CPU seconds)."""
-    from gpiozero.pins.mock import MockFactory
-
     from drivers.camera import Camera, ReplaySource
     from kiosk import config as config_mod
     from kiosk.app import build_kiosk
+    from kiosk.testing import mock_pin_factory
 
     # the journal on tmpfs where there is one: its fsyncs (which no screen can slow) otherwise
     # add tens of milliseconds of disk noise per decision and drown the comparison
     shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    with tempfile.TemporaryDirectory(dir=shm) as tmp:
+    with tempfile.TemporaryDirectory(dir=shm) as tmp, mock_pin_factory() as pins:
         config, problems = config_mod.parse({
             "kiosk": {"state_dir": tmp, "clock": "assume_synchronised", "venue": VENUE},
             "camera": {"driver": "replay", "replay_path": tmp},
@@ -103,7 +102,7 @@ def run_once(kind: str, frames) -> tuple[float, int, float, int, float, float]:
         assert not problems, problems
         screen = make_screen(kind)
         camera = Camera(ReplaySource(frames=frames, realtime=False))
-        kiosk = build_kiosk(config, camera=camera, screen=screen, pin_factory=MockFactory())
+        kiosk = build_kiosk(config, camera=camera, screen=screen, pin_factory=pins)
         start, cpu_start = time.perf_counter(), time.process_time()
         kiosk.run(stop_at_end=True)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start

@@ -20,13 +20,13 @@ import sys
 log = logging.getLogger("kiosk.release_gate")
 
 
-def release(config_path: str, pin_factory=None) -> None:
+def release(config_path: str) -> None:
     """Claim the configured gate pins (which sets them off) and release them again."""
     from kiosk.app import open_gate
     from kiosk import config as config_mod
 
     config = config_mod.load(config_path)
-    open_gate(config, pin_factory=pin_factory).close()
+    open_gate(config).close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import pytest
 from drivers.camera import Camera, LatestFrame, ReplaySource
 from kiosk.ports import EndOfStream
 from kiosk.errors import CameraStalled, DriverError
+from kiosk.testing import FakeCamera
 
 
 def frames(n, shape=(48, 64)):
@@ -74,17 +75,8 @@ def test_latest_frame_drops_stale_frames():
 
 
 def test_stalled_camera_raises_in_the_loop_thread():
-    class Stuck:
-        live = True
-
-        def read(self):
-            time.sleep(10)
-
-        def close(self):
-            pass
-
-    camera = Camera(Stuck(), stall_seconds=0.2)
-    with pytest.raises(CameraStalled):
+    camera = Camera(FakeCamera(live=True), stall_seconds=0.2)  # live, and shown nothing: read() waits
+    with camera, pytest.raises(CameraStalled):
         camera.read()
 
 

@@ -6,78 +6,42 @@ from __future__ import annotations
 import datetime as dt
 import random
 import sqlite3
-import threading
 import time
 
 from drivers.camera import Camera
-from kiosk.ports import EndOfStream, Frame
 from kiosk.app import build_kiosk
-from kiosk.errors import DriverError
 from kiosk.demo.visitors import cccd_text, make_person, render_frame
+from kiosk.testing import FakeCamera
 
 ARRIVE_WHILE_DECODING = 3  # frames the camera delivers while the loop decodes one
 
 
-class GatedCamera:
-    """A live source that delivers a frame only when the test lets it, and says when it has
-    handed every allowed frame over (it is then waiting in ``read`` for the next one)."""
-
-    live = True
-
-    def __init__(self, images):
-        self.images = images
-        self._allowed = threading.Semaphore(0)
-        self._cond = threading.Condition()
-        self._delivered = 0
-        self._asking = 0  # how many frames had been delivered when read() was last entered
-        self._closed = False
-
-    def allow(self, n: int) -> None:
-        for _ in range(n):
-            self._allowed.release()
-
-    def wait_delivered(self, count: int, timeout: float = 10.0) -> None:
-        """Until the capture thread holds frame ``count - 1``: it has stored it and come back for more."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._asking >= count or self._closed, timeout):
-                raise AssertionError(f"capture thread never took frame {count - 1}")
-
-    def read(self) -> Frame:
-        with self._cond:
-            index = self._asking = self._delivered
-            self._cond.notify_all()
-        if not self._allowed.acquire(timeout=10.0) or self._closed:
-            raise DriverError("closed")
-        if index >= len(self.images):
-            raise EndOfStream("no more frames")
-        self._delivered = index + 1
-        return Frame(self.images[index], time.monotonic(), index)
-
-    def close(self) -> None:
-        self._closed = True
-        self._allowed.release(100)
-        with self._cond:
-            self._cond.notify_all()
-
-
 class SlowDecoder:
-    """The kiosk's decoder, during which the camera delivers ARRIVE_WHILE_DECODING new frames."""
+    """The kiosk's decoder, during which the camera shows ARRIVE_WHILE_DECODING new frames (and
+    the capture thread takes them all)."""
 
-    def __init__(self, decoder, source: GatedCamera, index_of):
+    def __init__(self, decoder, camera: FakeCamera, images):
         self.decoder = decoder
-        self.source = source
-        self.index_of = index_of
-        self.released = 1
+        self.camera = camera
+        self.images = images
+        self.index_of = {id(image): i for i, image in enumerate(images)}
+        self.shown = 0
         self.decoded: list[int] = []
         self.busy_ms: dict[int, float] = {}
+
+    def show(self, n: int) -> None:
+        new = self.images[self.shown:self.shown + n]
+        self.shown += len(new)
+        self.camera.show(*new)
+        if self.shown == len(self.images):
+            self.camera.end()
 
     def decode(self, image):
         start = time.monotonic()
         index = self.index_of[id(image)]
         self.decoded.append(index)
-        self.source.allow(ARRIVE_WHILE_DECODING)
-        self.released += ARRIVE_WHILE_DECODING
-        self.source.wait_delivered(min(self.released, len(self.source.images)))
+        self.show(ARRIVE_WHILE_DECODING)
+        self.camera.wait_until_read(self.shown)
         codes = self.decoder.decode(image)
         self.busy_ms[index] = (time.monotonic() - start) * 1000.0
         return codes
@@ -89,13 +53,13 @@ def test_loop_decodes_the_newest_frame_drops_stale_ones_and_records_frame_age(ma
     today = dt.date.today()
     texts = [cccd_text(make_person(rng, today), rng, today) for _ in range(16)]  # a new code in every frame
     images = [render_frame(text, rng=random.Random(i)) for i, text in enumerate(texts)]
-    source = GatedCamera(images)
+    source = FakeCamera(live=True)  # a frame arrives when the test shows it
     camera = Camera(source, stall_seconds=10.0)
     outcomes = []
     kiosk = build_kiosk(config, camera=camera, pin_factory=mock_factory, on_outcome=outcomes.append)
-    slow = SlowDecoder(kiosk.decoder, source, {id(image): i for i, image in enumerate(images)})
+    slow = SlowDecoder(kiosk.decoder, source, images)
     kiosk.decoder = slow
-    source.allow(1)
+    slow.show(1)
     try:
         kiosk.run(stop_at_end=True)
     finally:

@@ -353,22 +353,16 @@ def test_systemd_analyze_verify_is_clean(tmp_path):
     assert result.stderr.strip() == "" and result.stdout.strip() == "", result.stdout + result.stderr
 
 
-def test_gate_outputs_are_driven_off_after_the_kiosk_ends(tmp_path):
+def test_gate_outputs_are_driven_off_after_the_kiosk_ends(tmp_path, mock_factory):
     """ExecStopPost= runs kiosk.release_gate: a relay left energised by a killed process goes off."""
-    from gpiozero.pins.mock import MockFactory
-
     from kiosk.release_gate import release
 
     (line,) = values(UNITS / "kiosk.service", "ExecStopPost")
     assert line == "-/opt/kiosk/venv/bin/python -m kiosk.release_gate /etc/kiosk/config.toml"
     config = tmp_path / "kiosk.toml"
     config.write_text('[gate]\npin_factory = "mock"\n')
-    factory = MockFactory()
-    try:
-        for pin in (17, 27, 22, 23):
-            factory.pin(pin).drive_high()  # what a process killed mid-open leaves behind
-        release(str(config), pin_factory=factory)
-        for pin in (17, 27, 22, 23):
-            assert factory.pin(pin).state is False, pin
-    finally:
-        factory.reset()
+    for pin in (17, 27, 22, 23):
+        mock_factory.pin(pin).drive_high()  # what a process killed mid-open leaves behind
+    release(str(config))  # the factory named in the config: the test's mock_factory
+    for pin in (17, 27, 22, 23):
+        assert mock_factory.pin(pin).state is False, pin

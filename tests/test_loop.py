@@ -18,7 +18,7 @@ from kiosk.app import build_kiosk
 from kiosk.clock import FixedClock
 from kiosk.model import Status
 from kiosk.demo.visitors import GARBAGE, Visitor, cccd_text, frames_for, make_person, pc_covid_text
-from kiosk.testing import FakeCamera, RecordingScreen
+from kiosk.testing import FakeCamera, RecordingScreen, mock_pin_factory
 
 TODAY = dt.date.today()
 
@@ -123,17 +123,15 @@ def test_unsynchronised_clock_is_recorded(make_config, mock_factory):
 
 @pytest.fixture(scope="module")
 def kiosk_for_fuzz(tmp_path_factory):
-    from gpiozero.pins.mock import MockFactory
-
     from kiosk import config as config_mod
 
     tmp = tmp_path_factory.mktemp("fuzz")
     config, _ = config_mod.parse({"kiosk": {"state_dir": str(tmp), "clock": "assume_synchronised"},
                                   "gate": {"open_seconds": 0.2}})
-    kiosk = build_kiosk(config, camera=Camera(ReplaySource(frames=[], realtime=False)),
-                        pin_factory=MockFactory())
-    yield kiosk
-    kiosk.close()
+    with mock_pin_factory() as pins:  # the module's kiosk outlives each test's mock_factory
+        kiosk = build_kiosk(config, camera=FakeCamera(), pin_factory=pins)
+        yield kiosk
+        kiosk.close()
 
 
 PREFIXES = st.sampled_from(["", "HC1:", "shc:/", "shc:/1/2/", "001090123456|", "a|b|c|d|e|", "a|b|c|d|e|f|"])

@@ -542,24 +542,16 @@ def test_pass_and_fail_sound_different():
         ports.Pattern("odd", ((0.1, 0.1), (0.3, 0.1)), (440, 440)).as_blink()
 
 
-def test_a_pattern_plays_on_a_gpiozero_buzzer():
-    from gpiozero import Buzzer, Device
-    from gpiozero.pins.mock import MockFactory
+def test_a_pattern_plays_on_a_gpiozero_buzzer(mock_factory):
+    from gpiozero import Buzzer
 
-    saved = Device.pin_factory
-    Device.pin_factory = MockFactory()
-    try:
-        buzzer = Buzzer(17)
+    with Buzzer(17, pin_factory=mock_factory) as buzzer:
         slept = []
         sound.play_on(buzzer, ports.FAIL, sleep=slept.append)
-        states = [s.state for s in Device.pin_factory.pin(17).states]
+        states = [s.state for s in mock_factory.pin(17).states]
         # on, off for each beep; the buzzer left off
         assert states[-6:] == [True, False] * 3 and states[-1] is False
         assert slept == [t for step in ports.FAIL.steps for t in step if t]
-        buzzer.close()
-    finally:
-        Device.pin_factory.close()
-        Device.pin_factory = saved
 
 
 def test_a_stopped_pattern_leaves_the_buzzer_off():

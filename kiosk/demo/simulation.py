@@ -29,16 +29,16 @@ def run_visitors(config, visitors: Sequence[Visitor], *, on_outcome: Callable | 
     """
     import time
 
-    from gpiozero.pins.mock import MockFactory
-
     from kiosk.app import build_kiosk
+    from kiosk.testing import mock_pin_factory
 
     camera = replay_camera(visitors, fps=config.camera.fps, gap_frames=gap_frames, realtime=realtime)
-    kiosk = build_kiosk(config, camera=camera, pin_factory=MockFactory(), screen=screen, clock=clock,
-                        on_outcome=on_outcome, on_gate_event=on_gate_event)
-    try:
-        kiosk.run(stop_at_end=True)
-        time.sleep(linger)
-    finally:
-        kiosk.close()
+    with mock_pin_factory() as pins:
+        kiosk = build_kiosk(config, camera=camera, pin_factory=pins, screen=screen, clock=clock,
+                            on_outcome=on_outcome, on_gate_event=on_gate_event)
+        try:
+            kiosk.run(stop_at_end=True)
+            time.sleep(linger)
+        finally:
+            kiosk.close()
     return kiosk
