@@ -198,17 +198,18 @@ def test_zbar_only_when_allowed():
 
 @pytest.fixture
 def zbar_calls(monkeypatch):
-    """Every frame handed to ZBar, while still decoding with it."""
-    import kiosk.decode as decode_module
+    """Every frame handed to ZBar, while still decoding with it (watched at pyzbar's own entry
+    point, not inside the decoder)."""
+    from pyzbar import pyzbar
 
     calls = []
-    real = decode_module._zbar
+    real = pyzbar.decode
 
-    def spy(gray):
-        calls.append(gray.shape)
-        return real(gray)
+    def spy(image, *args, **kwargs):
+        calls.append(image.shape)
+        return real(image, *args, **kwargs)
 
-    monkeypatch.setattr(decode_module, "_zbar", spy)
+    monkeypatch.setattr(pyzbar, "decode", spy)
     return calls
 
 

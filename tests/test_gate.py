@@ -75,10 +75,12 @@ def test_active_low_relay(mock_factory):
 def test_guard_button_requests_an_override(mock_factory):
     gate = Gate(GateSection(button_pin=5), pin_factory=mock_factory)
     button = mock_factory.pin(5)
+    assert not gate.wait_for_override(0)
     button.drive_low()  # pressed: the button pulls the pin to ground
     button.drive_high()
-    wait_for(lambda: gate._override_requests == 1)
+    assert gate.wait_for_override(3.0)
     assert gate.take_override_requests() == 1 and gate.take_override_requests() == 0
+    assert not gate.wait_for_override(0)  # taken: nothing more to wait for
     assert True not in states(mock_factory.pin(17))  # the loop opens it, after recording
     gate.close()
 
