@@ -25,14 +25,18 @@ def test_every_command_has_help_and_is_in_the_readme(name, capsys):
     assert f"`kiosk {name}" in README, f"kiosk {name} is not documented in README.md"
 
 
-def test_every_city_command_is_in_the_readme():
+def test_every_city_command_has_help_and_is_in_the_readme(capsys):
     """Every subcommand kiosk-city's own parser has (not a list kept here by hand)."""
     import argparse
 
     from city.cli import build_parser
+    from city.cli import main as city_main
 
     (commands,) = [a.choices for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     assert {"serve", "enroll", "trace"} <= set(commands)
+    for name in commands:
+        assert city_main([name, "--help"]) == 0
+        assert capsys.readouterr().out.startswith(f"usage: kiosk-city {name}"), name
     missing = [c for c in commands if not re.search(rf"kiosk-city[^\n]*\b{c}\b", README)]
     assert missing == [], f"kiosk-city commands not in README.md: {missing}"
 

@@ -64,12 +64,6 @@ def pixels(surface) -> np.ndarray:
     return pygame.surfarray.array3d(surface).swapaxes(0, 1)  # rows, columns, RGB
 
 
-def colours(image: np.ndarray) -> int:
-    """How many different colours an RGB image holds."""
-    packed = image[..., 0].astype(np.uint32) << 16 | image[..., 1].astype(np.uint32) << 8 | image[..., 2]
-    return len(np.unique(packed))
-
-
 # --------------------------------------------------------------------------- Vietnamese text
 
 
@@ -132,11 +126,25 @@ def load(path: Path) -> np.ndarray:
     return pixels(pygame.image.load(str(path)))
 
 
-def assert_distinct_and_not_blank(images: dict) -> None:
-    for name, image in images.items():
-        assert colours(image) > 16, f"{name} is (nearly) one colour"
+def assert_distinct(images: dict) -> None:
     for (a, ia), (b, ib) in itertools.combinations(images.items(), 2):
         assert ia.shape != ib.shape or not np.array_equal(ia, ib), f"{a} and {b} are the same picture"
+
+
+def assert_laid_out(image: np.ndarray, state: str, header_h: int, name: str = "") -> None:
+    """The parts of a screen where the layout puts them: the card's colour (green for a pass, red
+    for a fail, the dark ground otherwise) under the header at the right edge, the header (the
+    card's colour darkened on a result) along the top, the status bar along the bottom."""
+    h, w = image.shape[:2]
+    background = {"pass": palette.GREEN, "fail": palette.RED}.get(state, palette.INK)
+    header = tuple(int(c * 0.7) for c in background) if state in ("pass", "fail") else palette.HEADER
+    assert tuple(image[header_h + 2, w - 2]) == background, name
+    assert tuple(image[1, w - 2]) == header, name
+    assert tuple(image[h - 2, 1]) == palette.STATUS_BG, name
+
+
+def header_height(font, size) -> int:
+    return painting.Painter(size, "", fonts.Text(font)).header_h
 
 
 def test_screenshot_command_draws_eight_distinct_screens(tmp_path, font):
@@ -148,8 +156,9 @@ def test_screenshot_command_draws_eight_distinct_screens(tmp_path, font):
         assert main(["screenshot", "--state", state, "--size", f"{w}x{h}", "--out", str(out)]) == 0
         image = load(out)
         assert image.shape == (h, w, 3)
+        assert_laid_out(image, state, header_height(font, (w, h)), out.name)
         images[out.name] = image
-    assert_distinct_and_not_blank(images)
+    assert_distinct(images)
     # the card's colour is the answer: mostly green for a pass, mostly red for a fail
     for w, h in SIZES:
         pass_mid = images[f"pass-{w}x{h}.png"][h // 2, w // 2 + w // 4]
@@ -157,14 +166,16 @@ def test_screenshot_command_draws_eight_distinct_screens(tmp_path, font):
         assert pass_mid[1] > pass_mid[0] and fail_mid[0] > fail_mid[1]
 
 
-def test_the_readme_screenshots_are_eight_distinct_screens():
+def test_the_readme_screenshots_are_eight_distinct_screens(font):
     folder = REPO / "docs" / "screenshots"
     names = [f"{s}-{w}x{h}.png" for s, (w, h) in itertools.product(STATES, SIZES)]
     images = {n: load(folder / n) for n in names}
     for name, image in images.items():
-        w, h = map(int, name.rsplit("-", 1)[1][:-4].split("x"))
+        state, size = name[:-4].rsplit("-", 1)
+        w, h = map(int, size.split("x"))
         assert image.shape == (h, w, 3), name
-    assert_distinct_and_not_blank(images)
+        assert_laid_out(image, state, header_height(font, (w, h)), name)
+    assert_distinct(images)
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for name in names:
         assert f"docs/screenshots/{name}" in readme
@@ -342,10 +353,25 @@ def test_the_status_bar_takes_the_largest_type_that_fits(font, size):
 
 def test_a_preview_without_a_frame_says_the_camera_is_awaited(font):
     p, surface = painter(font)
+    import cv2
+
     p.paint(surface, View(state="idle"))
     px, py, pw, ph = p.preview_rect
-    box = pixels(surface)[py:py + ph, px:px + pw]
-    assert colours(box) > 2  # text drawn in the panel
+    box = np.ascontiguousarray(pixels(surface)[py:py + ph, px:px + pw])
+    assert tuple(box[1, 1]) == tuple(box[-2, -2]) == palette.PANEL
+
+    def shows(text: str, largest: int) -> bool:
+        """Whether the panel holds ``text`` as the painter writes it, at some size it may shrink to."""
+        for size in range(p.u(largest), p.u(largest * 0.4) - 1, -1):  # it shrinks to fit, not below 0.45
+            (line,) = p.text.lines(text, size, palette.MUTED, bg=palette.PANEL)
+            glyphs = np.ascontiguousarray(pixels(line))
+            if glyphs.shape[0] <= box.shape[0] and glyphs.shape[1] <= box.shape[1]:
+                if cv2.minMaxLoc(cv2.matchTemplate(box, glyphs, cv2.TM_SQDIFF))[0] == 0:
+                    return True
+        return False
+
+    assert shows("Đang chờ hình từ camera…", 18) and shows("Waiting for the camera…", 14)
+    assert not shows("Camera OK", 14)  # the search finds only what is written
 
 
 @pytest.mark.parametrize("size", [(320, 240), (480, 800), (1280, 720), (3840, 2160)])
@@ -355,15 +381,8 @@ def test_every_state_draws_at_odd_sizes(font, size, state):
     frame = np.zeros((480, 640), np.uint8)
     p.paint(surface, View(state=state, reason="expired", masked_name="NVA 1990", frame=frame), card_left=0.5,
             clock_text="08:30")
-    image = pixels(surface)
-    w, h = size
-    # the parts are where the layout puts them at any size: the card's colour (an unknown state is
-    # the idle screen) right of the text, the header above, the status bar along the bottom
-    background = {"pass": palette.GREEN, "fail": palette.RED}.get(state, palette.INK)
-    header = tuple(int(c * 0.7) for c in background) if state in ("pass", "fail") else palette.HEADER
-    assert tuple(image[p.header_h + 2, w - 2]) == background
-    assert tuple(image[1, w - 2]) == header
-    assert tuple(image[h - 2, 1]) == palette.STATUS_BG
+    # the parts are where the layout puts them at any size (an unknown state is the idle screen)
+    assert_laid_out(pixels(surface), state, p.header_h)
 
 
 def test_the_three_error_screens_differ(font):
@@ -372,7 +391,8 @@ def test_the_three_error_screens_differ(font):
     for state in ("offline", "disk_full", "clock"):
         p.paint(surface, View(state=state))
         shots[state] = pixels(surface).copy()
-    assert_distinct_and_not_blank(shots)
+        assert_laid_out(shots[state], state, p.header_h, state)
+    assert_distinct(shots)
 
 
 def test_the_countdown_bar_shrinks(font):
