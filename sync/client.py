@@ -13,7 +13,10 @@ Failures, and what happens (see ``sync/PROTOCOL.md``):
 
 - network errors, timeouts, 408, 429, 5xx: :class:`~sync.errors.TransientError`; wait with
   exponential backoff and full jitter (``sync.max_backoff_seconds`` at most), or the server's
-  ``Retry-After`` if it says longer, then try again;
+  ``Retry-After`` if it says longer (up to :data:`RETRY_AFTER_CAP_SECONDS`, or
+  ``sync.max_backoff_seconds`` if that is longer), then try again. ``--once`` waits out a
+  ``Retry-After`` of :data:`ONCE_RETRY_AFTER_SECONDS` at most; a longer one ends the pass at
+  once with everything still queued, and :attr:`Uploader.come_back_at` says when;
 - 401/403: :class:`~sync.errors.AuthError`; the token file is read again before the next try;
 - any other 4xx for a batch: :class:`~sync.errors.BatchRefused`. The rest of the batch is
   re-sent at once without the entries the server names; if it names none, the batch is split in
@@ -48,7 +51,14 @@ from sync.wire import loads, parse_time, to_wire
 log = logging.getLogger("kiosk.sync")
 
 BACKOFF_BASE_SECONDS = 1.0
-MAX_RETRY_AFTER_SECONDS = 86400.0
+MAX_RETRY_AFTER_SECONDS = 86400.0  # a Retry-After read as more than a day is read as a day
+# the longest the running uploader waits for a Retry-After (unless sync.max_backoff_seconds is
+# longer): a quota's "come back at midnight" costs one 429 an hour, and a server (or anyone on
+# the path) naming a day cannot stop delivery for a day
+RETRY_AFTER_CAP_SECONDS = 3600.0
+# --once waits out a Retry-After up to this; a longer one ends the pass (an admin at a terminal,
+# a script or a timer does not sit for hours)
+ONCE_RETRY_AFTER_SECONDS = 60.0
 PURGE_EVERY_SECONDS = 3600.0
 MAX_REPLY_BYTES = 4 * 1024 * 1024  # an acknowledgement of 10 000 ids is about 400 KB
 READ_CHUNK_BYTES = 64 * 1024
@@ -135,6 +145,8 @@ class Uploader:
         self.delivered_total = 0  # over the life of this uploader, including interrupted passes
         self.on_batch: Callable[[int], None] | None = None  # told how many entries each batch handled
         self._acked = False  # did the server take any entry of the current batch
+        # when the server asked to come back, if a --once pass stopped on a long Retry-After
+        self.come_back_at: dt.datetime | None = None
         self.bundles = (
             BundleStore(Path(config.kiosk.state_dir), config.sync.bundle_public_key)  # as config.journal_path does
             if config.sync.bundle_public_key else None
@@ -440,11 +452,14 @@ class Uploader:
         return self.stop.wait(max(0.0, seconds))
 
     def run(self, once: bool = False, attempts: int = 5, on_pass: Callable[[PassResult], None] | None = None) -> int:
-        """Deliver until stopped (or, with ``once``, until the queue is empty or ``attempts``
-        tries in a row failed). Returns the number of entries left undelivered."""
+        """Deliver until stopped (or, with ``once``, until the queue is empty, ``attempts``
+        tries in a row failed, or the server asked to come back later than
+        :data:`ONCE_RETRY_AFTER_SECONDS`: then :attr:`come_back_at`). Returns the number of
+        entries left undelivered."""
         from sync.retention import housekeeping
 
         failures = 0
+        self.come_back_at = None
         next_side = 0.0  # bundles and heartbeat
         next_purge = 0.0
         while not self.stop.is_set():
@@ -466,8 +481,16 @@ class Uploader:
                     if once:
                         break
                     delay = cap
+                elif once and exc.retry_after is not None and exc.retry_after > ONCE_RETRY_AFTER_SECONDS:
+                    self.come_back_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=exc.retry_after)
+                    log.warning("sync: %s; the server asks to come back at %s: --once stops, everything "
+                                "stays queued", exc, self.come_back_at.strftime("%Y-%m-%d %H:%M:%S UTC"))
+                    break
                 else:
-                    delay = backoff_delay(failures, cap, self.rng, exc.retry_after)
+                    retry_after = exc.retry_after
+                    if retry_after is not None:
+                        retry_after = min(retry_after, max(RETRY_AFTER_CAP_SECONDS, cap))
+                    delay = backoff_delay(failures, cap, self.rng, retry_after)
                     log.warning("sync: %s; next try in %.1f s", exc, delay)
                 if once and failures >= attempts:
                     break

@@ -7,7 +7,8 @@ relays it or injects one fault:
 - ``drop_after``: the request reaches the server (which stores the batch), the reply is thrown
   away and the connection closed: the kiosk must not mark anything delivered, and the repeat
   must be acknowledged without being stored twice;
-- ``unavailable``: a 503 with ``Retry-After`` (the server never sees the request);
+- ``unavailable``: a 503 (or ``unavailable_status``, e.g. 429) with ``Retry-After`` (the
+  server never sees the request);
 - ``slow``: the server's reply is held back longer than the kiosk's timeout.
 
 Faults are drawn from a seeded random generator; ``counts`` records what was done, so a test can
@@ -47,11 +48,13 @@ class FaultProxy:
     ``.url``, ``.counts``, ``.rates`` (changeable while running) and ``.stop()``."""
 
     def __init__(self, upstream_port: int, rates: dict[str, float] | None = None, *, slow_seconds: float = 1.0,
-                 retry_after: int = 1, seed: int = 0, paths: tuple[str, ...] = ("/v1/entries",)):
+                 retry_after: int = 1, unavailable_status: int = 503, seed: int = 0,
+                 paths: tuple[str, ...] = ("/v1/entries",)):
         self.upstream = ("127.0.0.1", upstream_port)
         self.rates = dict(rates or {})
         self.slow_seconds = slow_seconds
         self.retry_after = retry_after
+        self.unavailable_status = unavailable_status
         self.paths = paths
         self.rng = random.Random(seed)
         self.counts: Counter[str] = Counter()
@@ -117,7 +120,7 @@ class FaultProxy:
         if fault == "unavailable":
             message = b'{"error":"unavailable","detail":"injected by the test proxy"}'
             out.write(
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"HTTP/1.1 {self.unavailable_status} Come Back Later\r\nContent-Type: application/json\r\n".encode()
                 + f"Retry-After: {self.retry_after}\r\nContent-Length: {len(message)}\r\n\r\n".encode()
                 + message
             )

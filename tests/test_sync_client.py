@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import random
+import re
 import threading
 from collections import namedtuple
 
@@ -14,7 +15,7 @@ import pytest
 from kiosk.demo.issuing.dcc import DccIssuer
 from kiosk.journal import Journal, utc_iso
 from sync import bundles, retention
-from sync.client import Uploader, backoff_delay, parse_retry_after
+from sync.client import RETRY_AFTER_CAP_SECONDS, Uploader, backoff_delay, parse_retry_after
 from sync.errors import TransientError
 from sync.health import cpu_temperature
 from city.embedded import start_server
@@ -152,6 +153,52 @@ def test_503_with_retry_after_is_waited_out(city, tmp_path):
         proxy.stop()
     assert waits and waits[0] >= 9.0
     assert proxy.counts["unavailable"] == 1
+
+
+def test_the_running_uploader_waits_out_a_retry_after_of_a_day_for_an_hour_at_most(city, tmp_path):
+    proxy = FaultProxy(int(city.url.rsplit(":", 1)[1]), {"unavailable": 1.0}, retry_after=86400,
+                       unavailable_status=429)
+    try:
+        config = _kiosk(city, tmp_path, url=proxy.url)
+        fill_journal(config, 3)
+        journal, uploader = _upload(config)
+        waits = []
+
+        def wait(seconds):  # record instead of sleeping; the quota is over after the first wait
+            waits.append(seconds)
+            proxy.rates = {}
+            if len(waits) > 1:  # the interval after the delivered pass: enough
+                uploader.stop.set()
+            return uploader.stop.is_set()
+
+        uploader.wait = wait
+        with journal:
+            assert uploader.run() == 0
+    finally:
+        proxy.stop()
+    assert waits[0] == RETRY_AFTER_CAP_SECONDS == 3600  # not the day the server named
+    assert proxy.counts["unavailable"] == 1
+
+
+def test_once_stops_on_a_retry_after_of_hours_keeping_everything_queued(city, tmp_path):
+    proxy = FaultProxy(int(city.url.rsplit(":", 1)[1]), {"unavailable": 1.0}, retry_after=7200,
+                       unavailable_status=429)
+    try:
+        config = _kiosk(city, tmp_path, url=proxy.url)
+        fill_journal(config, 3)
+        asked = dt.datetime.now(dt.timezone.utc)
+        result = kiosk("sync", "--once", "--config", config.source, timeout=60)  # not 2 hours asleep
+        with Journal(config.journal_path) as journal:
+            assert journal.counts()["undelivered"] == 3 and journal.sync_counts()["quarantined"] == 0
+    finally:
+        proxy.stop()
+    assert result.returncode == 1, result.stderr  # as for any retryable failure
+    assert proxy.counts["unavailable"] == 1  # asked once, not again
+    line = re.fullmatch(r"0 delivered, 3 left undelivered; the city server asked to come back at "
+                        r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC \(in (?:2 h 0|1 h 59) min\)\n", result.stdout)
+    assert line, result.stdout
+    back = dt.datetime.strptime(line[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.timezone.utc)
+    assert dt.timedelta(hours=2, seconds=-1) <= back - asked <= dt.timedelta(hours=2, minutes=1)  # printed to the second
 
 
 def test_a_reply_slower_than_the_timeout_marks_nothing_and_the_repeat_is_not_stored_twice(city, tmp_path):

@@ -4,9 +4,11 @@ Runs until stopped (SIGTERM/SIGINT), as its own systemd unit beside `kiosk run`;
 delivered entries after journal.retention_days and raises the disk alarm (with an empty
 sync.url, that is all it does). With --once it delivers what it can and exits 0 only when
 nothing is left undelivered (1 otherwise, saying how many and why); on a terminal it shows
-the backlog's progress and an ETA. Entries the city refuses as invalid are quarantined: kept, reported here and in
-`kiosk status`, never re-sent as they are; --retry-quarantined puts them back in the queue once
-the cause is fixed.
+the backlog's progress and an ETA. A server asking it to come back in more than a minute
+(Retry-After, e.g. a daily quota used up) ends --once at once, everything kept in the queue,
+saying when the server asked it to come back (exit 1). Entries the city refuses as invalid are
+quarantined: kept, reported here and in `kiosk status`, never re-sent as they are;
+--retry-quarantined puts them back in the queue once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -71,10 +73,20 @@ def run(args) -> int:
     if not args.once:
         return 0
     print(f"{uploader.delivered_total} delivered, {left} left undelivered"
-          + (f" ({total_quarantined} quarantined)" if total_quarantined else ""))
+          + (f" ({total_quarantined} quarantined)" if total_quarantined else "")
+          + (f"; the city server asked to come back at {_when(uploader.come_back_at)}" if uploader.come_back_at else ""))
     for row in quarantined:
         print(f"  quarantined {row['id']} (recorded {row['at']}): {row['quarantine_reason']}", file=sys.stderr)
     return 0 if left == 0 else 1
+
+
+def _when(instant) -> str:
+    """``2026-12-07 00:00:00 UTC (in 2 h 26 min)``."""
+    import datetime as dt
+
+    minutes = max(0, round((instant - dt.datetime.now(dt.timezone.utc)).total_seconds() / 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{instant:%Y-%m-%d %H:%M:%S} UTC (in {f'{hours} h ' if hours else ''}{minutes} min)"
 
 
 def _progress(journal):
