@@ -108,6 +108,47 @@ def test_the_city_replaces_a_value_set_and_the_rules_and_verify_follow(city, tmp
     assert decide() == "vaccinated"
 
 
+def test_status_says_which_value_sets_are_in_force_and_where_they_come_from(city, tmp_path, capsys):
+    """Issue 12: `kiosk status` names each EU value set in force: shipped (with the EU release),
+    or from the city's rules bundle (with when the city signed it)."""
+    from kiosk.valuesets import NAMES, VALUESET_DIR, shipped
+
+    toml = tmp_path / "kiosk.toml"
+    toml.write_text(city.enroll("k-sets", state_dir=tmp_path / "state", simulated=True).toml())
+
+    def status(*options: str) -> str:
+        assert main(["status", "--config", str(toml), *options]) == 0
+        return capsys.readouterr().out
+
+    release = shipped().version  # "60ea3d8 (2023-07-12)", MANIFEST.json's
+    sets = json.loads(status("--json"))["value_sets"]
+    assert list(sets) == list(NAMES)
+    assert sets["test-type"] == {"id": "covid-19-lab-test-type", "date": "2021-04-27", "codes": 2,
+                                 "source": "shipped", "release": release}
+    (line,) = [line for line in status().splitlines() if line.startswith("value_sets ")]
+    assert line.endswith(f"  shipped, EU release {release}: disease-agent-targeted 2021-04-27, vaccine-prophylaxis "
+                         "2023-01-25, vaccine-medicinal-product 2022-11-30, vaccine-mah-manf 2022-01-26, test-type "
+                         "2021-04-27, test-result 2021-04-27, test-manf 2021-07-01")
+
+    products = json.loads((VALUESET_DIR / "vaccine-medicinal-product.json").read_text())
+    products["valueSetDate"] = "2026-11-30"
+    products["valueSetValues"]["VN-Nanocovax"] = {"display": "Nanocovax", "lang": "en", "active": True,
+                                                  "system": "local", "version": ""}
+    city.store.publish("rules", {"valuesets": {"vaccine-medicinal-product": products}})
+    sync_once(config_mod.load(toml))
+    report = json.loads(status("--json"))
+    issued = report["bundles"]["rules"]["issued_at"]
+    assert issued
+    assert report["value_sets"]["vaccine-medicinal-product"] == {
+        "id": "vaccines-covid-19-names", "date": "2026-11-30", "codes": len(products["valueSetValues"]),
+        "source": "city rules bundle", "issued_at": issued}
+    assert report["value_sets"]["test-type"]["source"] == "shipped"  # the others stay as shipped
+    lines = status().splitlines()
+    assert f"city rules bundle issued {issued}: vaccine-medicinal-product 2026-11-30" in [line.strip() for line in lines]
+    assert any(line.startswith("value_sets") and f"shipped, EU release {release}: " in line
+               and "vaccine-medicinal-product" not in line for line in lines)
+
+
 def test_a_rules_bundle_with_a_broken_value_set_is_refused_whole(city, tmp_path, caplog):
     config = kiosk_config(city, tmp_path)
     city.store.publish("rules", {"vaccination": {"min_days_after_last_dose": 21},
