@@ -139,12 +139,16 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status, headers=headers)
 
-    async def authenticate(request: Request) -> str | None:
+    def bearer_token(request: Request) -> str | None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if not hmac.compare_digest(scheme.lower(), "bearer") or not token.strip():
             return None
-        return await run_in_threadpool(store.kiosk_for_token, token.strip())
+        return token.strip()
+
+    async def authenticate(request: Request) -> str | None:
+        token = bearer_token(request)
+        return None if token is None else await run_in_threadpool(store.kiosk_for_token, token)
 
     async def read_body(request: Request, limit: int, too_large: str) -> bytes:
         """The body, refused as soon as it is known to exceed ``limit``: from its declared length
@@ -169,12 +173,9 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
         except BodyRefused as refused:
             return None, error(refused.status, refused.code, str(refused))
 
-    async def over_quota(kiosk_id: str) -> Response | None:
+    def over_quota(kiosk_id: str, stored_today: int, now: dt.datetime) -> Response | None:
         """A 429 for a kiosk that has had its daily quota stored today (UTC), else None."""
-        if not daily_quota:
-            return None
-        now = dt.datetime.now(dt.timezone.utc)
-        if await run_in_threadpool(store.stored_on, kiosk_id, now.date().isoformat()) < daily_quota:
+        if not daily_quota or stored_today < daily_quota:
             return None
         retry = seconds_to_midnight(now)
         log.warning("kiosk %s: over its daily quota of %d entries", kiosk_id, daily_quota)
@@ -183,16 +184,26 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
         response.headers["Retry-After"] = str(retry)
         return response
 
+    def ingest(entries: list, kiosk_id: str, venues: frozenset[str] | None):
+        """A batch stored, and the kiosk's contact recorded: one trip to the threadpool."""
+        result = store.ingest(entries, kiosk_id, venues=venues)
+        store.touch(kiosk_id)
+        return result
+
     @app.get("/v1/health")
     async def health() -> dict:
         return {"ok": True, "protocol": PROTOCOL_VERSION, "server_time": now_iso(), **store.stats}
 
     @app.post("/v1/entries")
     async def upload(request: Request):
-        kiosk_id = await authenticate(request)
-        if kiosk_id is None:
+        # the kiosk, its venues and its count for today in one read, before the body is read
+        token = bearer_token(request)
+        now = dt.datetime.now(dt.timezone.utc)
+        session = await run_in_threadpool(store.session, token, now.date().isoformat()) if token else None
+        if session is None:
             return error(401, "unauthorized", "missing, unknown or replaced kiosk token")
-        refusal = await over_quota(kiosk_id)
+        kiosk_id = session.kiosk_id
+        refusal = over_quota(kiosk_id, session.stored_today, now)
         if refusal is not None:
             return refusal
         document, refusal = await read_json(
@@ -207,11 +218,10 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
         if len(document["entries"]) > MAX_BATCH_ENTRIES:
             return error(413, "too_many", f"a batch may hold at most {MAX_BATCH_ENTRIES} entries")
         try:
-            result = await run_in_threadpool(store.ingest, document["entries"], kiosk_id)
+            result = await run_in_threadpool(ingest, document["entries"], kiosk_id, session.venues)
         except InvalidBatch as exc:
             log.warning("kiosk %s: batch of %d refused: %s", kiosk_id, len(document["entries"]), exc)
             return error(422, "invalid_entries", str(exc), refused=[r.to_json() for r in exc.refused])
-        await run_in_threadpool(store.touch, kiosk_id)
         log.info("kiosk %s: %d stored, %d already present (%.1f ms)", kiosk_id, result.stored,
                  result.duplicates, result.seconds * 1000)
         answer = {"acked": result.acked, "stored": result.stored, "duplicates": result.duplicates}

@@ -35,7 +35,6 @@ import secrets
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ from typing import Any
 import city.console.records  # noqa: F401 - registers the console's tables (migration 4) before any store opens
 from city.blind import BlindIndex
 from city.storage import open_engine
-from city.storage.base import EntryFilter, IndexedRow, MigrationContext, midnight, terminal_progress
+from city.storage.base import EntryFilter, IndexedRow, KioskSession, MigrationContext, midnight, terminal_progress
 from city.storage.migrations import latest_version
 from sync import bundles, seal
 from sync.files import private_dir
@@ -58,6 +57,9 @@ MAX_IDENTITY_BYTES = 4096
 TOUCH_EVERY_SECONDS = 30.0  # how stale a kiosk's "last seen" may be (the console warns after 15 min)
 # a kiosk's clock, when synchronised, is not a day ahead: later times are forged or broken
 MAX_FUTURE = dt.timedelta(days=1)
+
+
+_LOOK_UP = object()  # CityStore.ingest: the kiosk's venues are read from the database
 
 
 class SchemaOutdated(RuntimeError):
@@ -317,6 +319,11 @@ class CityStore:
     def kiosk_for_token(self, token: str) -> str | None:
         return self.engine.kiosk_for_token(token_hash(token))
 
+    def session(self, token: str, day: str) -> KioskSession | None:
+        """The token's kiosk, its venues and its entries stored on ``day`` (UTC, YYYY-MM-DD) in
+        one read: what an upload checks before it reads the body. None for an unknown token."""
+        return self.engine.kiosk_session(token_hash(token), day)
+
     def is_enrolled(self, kiosk_id: str) -> bool:
         return self.engine.kiosk_exists(kiosk_id)
 
@@ -356,12 +363,15 @@ class CityStore:
             return ()
         return self.index.of_identity(identity)
 
-    def ingest(self, entries: Any, kiosk_id: str | None, via: str = "sync") -> IngestResult:
+    def ingest(self, entries: Any, kiosk_id: str | None, via: str = "sync", *,
+               venues: frozenset[str] | None | object = _LOOK_UP) -> IngestResult:
         """Store a batch all or nothing; raise :class:`InvalidBatch` naming every bad entry.
 
         ``kiosk_id`` is the authenticated kiosk (every entry must carry it), or None for an
-        import where each entry names its own kiosk. Returns after the commit, never before.
-        The same batch arriving at two processes at once is stored once and acknowledged by both.
+        import where each entry names its own kiosk; ``venues``: the kiosk's venues when the
+        caller has read them already (:meth:`session`), else they are looked up. Returns after
+        the commit, never before. The same batch arriving at two processes at once is stored
+        once and acknowledged by both.
         """
         started = time.perf_counter()
         if not isinstance(entries, list):
@@ -369,7 +379,8 @@ class CityStore:
         if len(entries) > MAX_BATCH_ENTRIES:
             raise InvalidBatch(f"entries: more than {MAX_BATCH_ENTRIES} in one batch")
         rows, indexes, refused = [], [], []
-        venues = self.venues_of(kiosk_id) if kiosk_id is not None else None
+        if venues is _LOOK_UP:
+            venues = self.venues_of(kiosk_id) if kiosk_id is not None else None
         now = dt.datetime.now(dt.timezone.utc)
         latest = utc_iso(now + MAX_FUTURE)
         for index, entry in enumerate(entries):
@@ -380,17 +391,12 @@ class CityStore:
             else:
                 rows.append(row)
                 indexes.append(index)
-        present = self.engine.owners([row[0] for row in rows])
-        for index, row in zip(indexes, rows):
-            owner = present.get(row[0])
-            if owner is not None and owner != row[1]:
-                refused.append(Refusal(index, row[0], "id: already used by another kiosk"))
-        if refused:
-            raise InvalidBatch(f"{len(refused)} entr{'y' if len(refused) == 1 else 'ies'} refused", refused)
+        if refused:  # and those of the valid ones that another kiosk's entries use
+            self._refuse(refused, self.engine.owners([row[0] for row in rows]), indexes, rows)
         start = self.retention_start()
         kept_from = utc_iso(start) if start is not None else ""
         received = utc_iso(now)
-        new_rows, seen, expired = [], set(present), 0
+        new_rows, seen, expired = [], set(), 0
         for row in rows:
             if row[0] in seen:
                 continue
@@ -399,9 +405,10 @@ class CityStore:
                 expired += 1
                 continue
             new_rows.append(IndexedRow((*row, received, via), self.index_sealed(row[11])))
-        stored = self.engine.insert_entries(new_rows)
-        if stored:
-            self._count_stored(new_rows, stored, received[:10])
+        outcome = self.engine.store_batch(new_rows, received[:10])
+        if outcome.foreign:
+            self._refuse([], outcome.foreign, indexes, rows)
+        stored = len(outcome.stored)
         seconds = time.perf_counter() - started
         acked = list(dict.fromkeys(row[0] for row in rows))
         duplicates = len(acked) - stored - expired
@@ -413,18 +420,16 @@ class CityStore:
             self.stats["ingest_seconds"] += seconds
         return IngestResult(acked=acked, stored=stored, duplicates=duplicates, seconds=seconds, expired=expired)
 
-    def _count_stored(self, rows: list[IndexedRow], stored: int, day: str) -> None:
-        """Add this batch to its kiosk's count for the day (the daily quota); a batch is one kiosk's."""
-        kiosks = Counter(item.row[1] for item in rows)
-        if len(kiosks) > 1:  # an import naming several kiosks: count each as sent (an upper bound)
-            counts = list(kiosks.items())
-        else:
-            counts = [(next(iter(kiosks)), stored)]
-        with self.engine.transaction() as tx:
-            for kiosk, count in counts:
-                tx.execute("""INSERT INTO kiosk_days (kiosk_id, day, stored) VALUES (?, ?, ?)
-                              ON CONFLICT (kiosk_id, day) DO UPDATE SET stored = kiosk_days.stored + excluded.stored""",
-                           [kiosk, day, count])
+    @staticmethod
+    def _refuse(refused: list[Refusal], owners: dict[str, str], indexes: list[int], rows: list[tuple]) -> None:
+        """Raise :class:`InvalidBatch` with ``refused`` and the rows whose id ``owners`` gives
+        to another kiosk (when there are any)."""
+        for index, row in zip(indexes, rows):
+            owner = owners.get(row[0])
+            if owner is not None and owner != row[1]:
+                refused.append(Refusal(index, row[0], "id: already used by another kiosk"))
+        if refused:
+            raise InvalidBatch(f"{len(refused)} entr{'y' if len(refused) == 1 else 'ies'} refused", refused)
 
     def purge(self, now: dt.datetime | None = None) -> int:
         """Remove the entries that have left the retention window; return how many (0 without one)."""

@@ -22,7 +22,7 @@ import requests
 
 from city.cli import main as kiosk_city_main
 from city.storage.migrations import MIGRATIONS
-from city.store import CityStore
+from city.store import CityStore, InvalidBatch
 from city.trace import Person, trace
 from sync.progress import progress as terminal_bar
 from sync.seal import seal
@@ -233,6 +233,8 @@ def test_retention_drops_whole_days_past_the_window_and_never_one_inside(tmp_pat
         assert removed == 1 and ids() == {e["id"] for e in recent}
         # the index went with it (two hashes an identity here: name + no birth date, name)
         assert store.engine.query("SELECT COUNT(*) FROM entry_index") == [(6,)]
+        if city_db:  # and their ids (PostgreSQL's entry_ids)
+            assert store.engine.query("SELECT COUNT(*) FROM entry_ids") == [(3,)]
         assert store.purge(now=NOW + dt.timedelta(days=11)) == 0  # the day of NOW - 10 days is still inside
         assert store.purge(now=NOW + dt.timedelta(days=12)) == 1
         assert ids() == {e["id"] for e in recent[:2]}
@@ -354,3 +356,47 @@ def test_the_migrations_progress_is_the_one_of_sync_progress(monkeypatch):
     drawing.update(4)
     drawing.close()
     assert quiet.getvalue() == ""
+
+
+# ---------------------------------------------------------------------------- one table of ids (migration 5)
+def test_stores_from_before_the_table_of_ids_get_it_in_the_migration(tmp_path, city_db):
+    """PostgreSQL tells a stored id from entry_ids (migration 5): an existing store's ids go
+    into it, so a re-sent entry is a duplicate and another kiosk's id is refused after the upgrade."""
+    data = tmp_path / "city"
+    with CityStore(data, city_db, migrate=True) as store:
+        store.enroll("k1", VENUES)
+        store.enroll("k2", VENUES)
+        key = store.keys.seal_public
+        batch = [wire_entry("k1", key, NOW - dt.timedelta(days=d, minutes=d), name=f"P {d}") for d in range(5)]
+        assert store.ingest(batch, "k1").stored == 5
+        if city_db:
+            store.engine.execute("DROP TABLE entry_ids")
+        store.engine.execute("DELETE FROM schema_migrations WHERE version >= 5")
+    with CityStore(data, city_db, migrate=True) as store:
+        if city_db:
+            assert store.engine.query("SELECT COUNT(*) FROM entry_ids") == [(5,)]
+        again = store.ingest(batch[1:3], "k1")
+        assert (again.stored, again.duplicates) == (0, 2)
+        with pytest.raises(InvalidBatch) as refused:
+            store.ingest([dict(batch[4], kiosk_id="k2")], "k2")
+        assert "another kiosk" in refused.value.refused[0].problem
+        assert store.count() == 5
+
+
+def test_an_entry_stored_without_its_id_row_is_still_stored_once(tmp_path, city_db):
+    """An entry written without its entry_ids row (by a program from before it) is neither stored
+    twice nor answered with an error when it comes again, nor taken by another kiosk."""
+    with CityStore(tmp_path / "city", city_db, migrate=True) as store:
+        store.enroll("k1", VENUES)
+        store.enroll("k2", VENUES)
+        batch = [wire_entry("k1", store.keys.seal_public, NOW - dt.timedelta(minutes=i), name="A") for i in range(3)]
+        store.ingest(batch, "k1")
+        if city_db:
+            store.engine.execute("DELETE FROM entry_ids")
+        with pytest.raises(InvalidBatch) as refused:
+            store.ingest([dict(batch[0], kiosk_id="k2")], "k2")
+        assert "another kiosk" in refused.value.refused[0].problem
+        again = store.ingest([*batch, wire_entry("k1", None, NOW)], "k1")
+        assert (again.stored, again.duplicates) == (1, 3)
+        assert store.count() == 4
+        assert store.stored_on("k1", NOW.date().isoformat()) == 4

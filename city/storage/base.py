@@ -61,6 +61,24 @@ class IndexedRow:
         return self.row[3]
 
 
+@dataclass(frozen=True)
+class KioskSession:
+    """What an upload needs to know about the kiosk a token belongs to, read in one go."""
+
+    kiosk_id: str
+    venues: frozenset[str] | None  # None: none recorded (not checked)
+    stored_today: int  # entries of this kiosk stored on the UTC day asked (its daily quota)
+
+
+@dataclass
+class StoredBatch:
+    """What :meth:`Engine.store_batch` did: the ids it stored, or (nothing stored) the ids that
+    another kiosk had already used, each with that kiosk."""
+
+    stored: list[str]
+    foreign: dict[str, str]
+
+
 class Cursorish(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
@@ -121,6 +139,16 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def kiosk_exists(self, kiosk_id: str) -> bool: ...
 
+    def kiosk_session(self, token_sha256: str, day: str) -> KioskSession | None:
+        """The kiosk of a token with its venues and its count of entries stored on ``day``
+        (YYYY-MM-DD), or None for an unknown token. Engines may read it in one statement."""
+        kiosk_id = self.kiosk_for_token(token_sha256)
+        if kiosk_id is None:
+            return None
+        venues = frozenset(row[0] for row in self.query("SELECT venue FROM kiosk_venues WHERE kiosk_id = ?", [kiosk_id]))
+        stored = self.query("SELECT stored FROM kiosk_days WHERE kiosk_id = ? AND day = ?", [kiosk_id, day])
+        return KioskSession(kiosk_id, venues or None, stored[0][0] if stored else 0)
+
     def kiosk_seen(self, kiosk_id: str, at: str, heartbeat: str | None = None) -> None:
         """Record a kiosk's last contact (and its last heartbeat, JSON text, when given)."""
         if heartbeat is None:
@@ -138,10 +166,11 @@ class Engine(abc.ABC):
         """Of these entry ids, those already stored, each with its kiosk."""
 
     @abc.abstractmethod
-    def insert_entries(self, rows: Sequence[IndexedRow]) -> int:
-        """Store new entries and their index hashes in one transaction, skipping (not failing on)
-        any id already stored, also by another process at the same moment; return how many
-        this call stored."""
+    def store_batch(self, rows: Sequence[IndexedRow], day: str) -> StoredBatch:
+        """Store a batch's new entries with their index hashes, and add them to their kiosks'
+        counts for ``day`` (YYYY-MM-DD, the daily quota), in one transaction. An id already
+        stored, also by another process at the same moment, is skipped; if one was stored by
+        another kiosk than the row's, nothing is stored and those ids are returned."""
 
     @abc.abstractmethod
     def insert_index(self, rows: Sequence[tuple[bytes, str, str]]) -> None:
@@ -198,6 +227,6 @@ def midnight(instant: dt.datetime) -> dt.datetime:
 
 
 __all__ = [
-    "ENTRY_COLUMNS", "ROW_COLUMNS", "HASH_BYTES", "EntryFilter", "IndexedRow", "Engine", "MigrationContext",
-    "ProgressFactory", "terminal_progress", "midnight",
+    "ENTRY_COLUMNS", "ROW_COLUMNS", "HASH_BYTES", "EntryFilter", "IndexedRow", "KioskSession", "StoredBatch",
+    "Engine", "MigrationContext", "ProgressFactory", "terminal_progress", "midnight",
 ]

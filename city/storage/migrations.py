@@ -195,10 +195,25 @@ CREATE TABLE IF NOT EXISTS kiosk_days (
 );
 """
 
+# PostgreSQL: every stored id in one table keyed by id alone, so ingest tells a stored id with one
+# lookup instead of one in each day's partition (whose key must hold `at`). SQLite's entries are
+# keyed by id already: nothing to do there.
+POSTGRES_V5 = """
+CREATE TABLE IF NOT EXISTS entry_ids (
+    id uuid PRIMARY KEY,
+    at timestamptz NOT NULL,
+    kiosk_id text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entry_ids_at ON entry_ids (at);
+INSERT INTO entry_ids (id, at, kiosk_id) SELECT id, at, kiosk_id FROM entries ORDER BY id ON CONFLICT DO NOTHING;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "kiosks, entries, bundles, imports", SQLITE_V1, POSTGRES_V1),
     Migration(2, "blind index of identities", SQLITE_V2, POSTGRES_V2, index_existing_entries),
     Migration(3, "venues per kiosk, entries stored per kiosk and day", SQLITE_V3, POSTGRES_V3),
+    # 4: the console's accounts and audit log (city.console.records)
+    Migration(5, "every stored entry id in one table (PostgreSQL)", "", POSTGRES_V5),
 ]
 
 

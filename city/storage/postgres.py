@@ -3,10 +3,14 @@
 - **Partitions.** ``entries`` and ``entry_index`` are partitioned by day on ``at``
   (``entries_p20210720``...), made when the first entry of a day arrives; retention drops a
   whole day's partitions (``DROP TABLE``), never a big ``DELETE``.
-- **Ingest** is one ``INSERT … SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING id``
-  (one round trip for a batch) and the index rows of exactly the entries it stored, in one
-  transaction: the same batch reaching two worker processes at once is stored once; the second
-  waits for the first's commit, then skips every row.
+- **Ingest** is one statement a batch (arrays in binary, ``unnest``): its ids go first into
+  ``entry_ids``, one table keyed by id alone, with ``ON CONFLICT DO NOTHING``; the entries whose
+  id went in are stored, with their index rows and the kiosk's count for the day (the daily
+  quota), all in one transaction. A partition's key must hold ``at``, so the partitions alone
+  could tell an id already stored only by looking into every day; ``entry_ids`` tells it with
+  one lookup. The same batch reaching two worker processes at once is stored once: the second
+  waits for the first's commit, then skips every row. Retention removes ``entry_ids`` rows in
+  bounded batches after dropping the days they belong to.
 - **Reads** are short statements; listings page by ``seq`` (arrival order), so a long listing
   holds no transaction open. A trace reads the index by hash and the entries by (venue, at),
   each pruned to the days it asks for.
@@ -25,14 +29,16 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from city.storage.base import ROW_COLUMNS, Engine, EntryFilter, IndexedRow, MigrationContext
+from city.storage.base import (ROW_COLUMNS, Engine, EntryFilter, IndexedRow, KioskSession, MigrationContext,
+                               StoredBatch)
 from city.storage.migrations import MIGRATIONS
 from sync.wire import parse_iso, utc_iso
 
 PAGE = 1000
-# connections a process keeps (each `serve` worker has its own pool: mind max_connections);
+# connections a process keeps (each `serve` worker has its own pool: mind max_connections; on a
+# small machine more only add backends contending for the same cores and faulting in shared memory);
 # a request waits up to POOL_WAIT_SECONDS for one when all are busy
-POOL_SIZE = 12
+POOL_SIZE = 4
 POOL_WAIT_SECONDS = 120.0
 # advisory lock keys (any constant bigints, unique to this program)
 MIGRATE_LOCK = 0x6B696F736B01
@@ -46,13 +52,50 @@ _TYPES = {
     "format": "text", "status": "text", "decision": "text", "reason": "text", "kind": "text", "flags": "text",
     "identity": "bytea", "frame_age_ms": "float8", "received_at": "text", "via": "text",
 }
-_INSERT = (
-    f"INSERT INTO entries ({', '.join(ROW_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"%b::{_TYPES[c]}[]" for c in ROW_COLUMNS)
-    + ") ON CONFLICT DO NOTHING RETURNING id::text"
+_UNNEST = ", ".join(f"%b::{_TYPES[c]}[]" for c in ROW_COLUMNS)
+_COLUMNS = ", ".join(ROW_COLUMNS)
+# one statement stores a batch (rows with distinct ids): ids into entry_ids first (in id order, so
+# two batches sharing ids never wait on each other in a cycle), then the entries whose id went
+# in (in the batch's order: seq is arrival order), their index rows and the day's count. An id
+# new to entry_ids is new to entries (every stored entry has its row there), so the entries go in
+# without ON CONFLICT's check of each row beforehand; should one be there all the same (written
+# by a program from before entry_ids), the batch is stored again with that check (_STORE_CHECKED)
+_STORE = f"""
+WITH batch AS (
+    SELECT * FROM unnest({_UNNEST}) WITH ORDINALITY AS b({_COLUMNS}, n)
+), gate AS (
+    INSERT INTO entry_ids (id, at, kiosk_id) SELECT id, at, kiosk_id FROM batch ORDER BY id
+    ON CONFLICT (id) DO NOTHING RETURNING id
+), stored AS (
+    INSERT INTO entries ({_COLUMNS}) SELECT {_COLUMNS} FROM batch WHERE id IN (SELECT id FROM gate) ORDER BY n
+    {{conflict}}RETURNING id, kiosk_id
+), indexed AS (
+    INSERT INTO entry_index (hash, at, entry_id)
+    SELECT * FROM unnest(%b::bytea[], %b::timestamptz[], %b::uuid[]) AS h(hash, at, entry_id)
+    WHERE entry_id IN (SELECT id FROM stored)
+), counted AS (
+    INSERT INTO kiosk_days (kiosk_id, day, stored) SELECT kiosk_id, %s, count(*) FROM stored GROUP BY kiosk_id
+    ON CONFLICT (kiosk_id, day) DO UPDATE SET stored = kiosk_days.stored + excluded.stored
 )
+SELECT id::text FROM stored
+"""
+_STORE, _STORE_CHECKED = _STORE.format(conflict=""), _STORE.format(conflict="ON CONFLICT DO NOTHING ")
 _INSERT_INDEX = ("INSERT INTO entry_index (hash, at, entry_id) SELECT * FROM unnest(%b::bytea[], %b::timestamptz[], "
                  "%b::uuid[]) ON CONFLICT DO NOTHING")
+_OWNERS = "SELECT id::text, kiosk_id FROM entry_ids WHERE id = ANY(%s::uuid[])"
+_ENTRY_OWNERS = "SELECT id::text, kiosk_id FROM entries WHERE id = ANY(%s::uuid[])"  # every day: slow
+_SESSION = """SELECT k.id, ARRAY(SELECT venue FROM kiosk_venues v WHERE v.kiosk_id = k.id),
+                     COALESCE((SELECT stored FROM kiosk_days d WHERE d.kiosk_id = k.id AND d.day = %s), 0)
+              FROM kiosks k WHERE k.token_sha256 = %s"""
+PURGE_BATCH = 10_000
+
+
+class _Foreign(Exception):
+    """Ids of the batch that another kiosk had stored: the transaction is rolled back."""
+
+    def __init__(self, foreign: dict[str, str]):
+        super().__init__(f"{len(foreign)} ids of another kiosk")
+        self.foreign = foreign
 
 
 def _sql(text: str) -> str:
@@ -161,21 +204,27 @@ class PostgresEngine(Engine):
         return applied
 
     # ------------------------------------------------------------------ partitions
-    def _ensure_days(self, instants: Sequence[str]) -> None:
-        days = {_instant(at).date() for at in instants}
-        with self._days_lock:
-            missing = days - self._days
-        if not missing:
+    def _ensure_days(self, instants: Sequence[dt.datetime]) -> None:
+        """Make the day partitions these instants need (and tomorrow's with today's, so the day
+        does not begin with every worker making it at once)."""
+        days = {moment.astimezone(dt.timezone.utc).date() for moment in instants}
+        if days <= self._days:
             return
-        with self._connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK])
-            for day in sorted(missing):
-                upper = _bound(day + dt.timedelta(days=1)) if day < dt.date.max else "'infinity'"
-                for table in PARTITIONED:
-                    conn.execute(f"CREATE TABLE IF NOT EXISTS {table}_p{day:%Y%m%d} PARTITION OF {table} "
-                                 f"FOR VALUES FROM ({_bound(day)}) TO ({upper})")
-        with self._days_lock:
-            self._days |= missing
+        with self._days_lock:  # one thread of this process makes them, the others then find them
+            missing = days - self._days
+            if not missing:
+                return
+            today = dt.datetime.now(dt.timezone.utc).date()
+            if today in missing:
+                missing.add(today + dt.timedelta(days=1))
+            with self._connection() as conn, conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK])
+                for day in sorted(missing):
+                    upper = _bound(day + dt.timedelta(days=1)) if day < dt.date.max else "'infinity'"
+                    for table in PARTITIONED:
+                        conn.execute(f"CREATE TABLE IF NOT EXISTS {table}_p{day:%Y%m%d} PARTITION OF {table} "
+                                     f"FOR VALUES FROM ({_bound(day)}) TO ({upper})")
+            self._days = self._days | missing
 
     # ------------------------------------------------------------------ kiosks
     def upsert_kiosk(self, kiosk_id: str, token_sha256: str, enrolled_at: str) -> None:
@@ -190,6 +239,13 @@ class PostgresEngine(Engine):
     def kiosk_exists(self, kiosk_id: str) -> bool:
         return bool(self._rows("SELECT 1 FROM kiosks WHERE id = %s", [kiosk_id]))
 
+    def kiosk_session(self, token_sha256: str, day: str) -> KioskSession | None:
+        rows = self._rows(_SESSION, [day, token_sha256])
+        if not rows:
+            return None
+        kiosk_id, venues, stored = rows[0]
+        return KioskSession(kiosk_id, frozenset(venues) or None, stored)
+
     def kiosks(self) -> list[dict]:
         rows = self._rows("""SELECT k.id, k.enrolled_at, k.last_seen, k.heartbeat,
                                     (SELECT COUNT(*) FROM entries e WHERE e.kiosk_id = k.id)
@@ -200,49 +256,61 @@ class PostgresEngine(Engine):
     def owners(self, ids: Sequence[str]) -> dict[str, str]:
         if not ids:
             return {}
-        return dict(self._rows("SELECT id::text, kiosk_id FROM entries WHERE id = ANY(%s::uuid[])", [list(ids)]))
+        return dict(self._rows(_OWNERS, [list(ids)]))
 
-    def insert_entries(self, rows: Sequence[IndexedRow]) -> int:
+    def store_batch(self, rows: Sequence[IndexedRow], day: str) -> StoredBatch:
         if not rows:
-            return 0
+            return StoredBatch([], {})
         try:
-            return self._insert_entries(rows)
+            return self._store_batch(rows, day)
         except psycopg.errors.CheckViolation:
             # a day this process had seen was dropped by another one's retention: make it again
             with self._days_lock:
-                self._days.clear()
-            return self._insert_entries(rows)
+                self._days = set()
+            return self._store_batch(rows, day)
+        except psycopg.errors.UniqueViolation:
+            return self._store_batch(rows, day, _STORE_CHECKED)
 
-    def _insert_entries(self, rows: Sequence[IndexedRow]) -> int:
-        self._ensure_days([item.at for item in rows])
+    def _store_batch(self, rows: Sequence[IndexedRow], day: str, statement: str = _STORE) -> StoredBatch:
         columns = [list(values) for values in zip(*(item.row for item in rows))]
         at = ROW_COLUMNS.index("at")
-        columns[at] = [_instant(value) for value in columns[at]]
+        instants = columns[at] = [_instant(value) for value in columns[at]]
+        self._ensure_days(instants)
         synced = ROW_COLUMNS.index("clock_synced")
         columns[synced] = [bool(value) for value in columns[synced]]
-        by_id = {item.id: item for item in rows}
-        with self._connection() as conn, conn.transaction():
-            # %b: the arrays travel in binary, without text escaping (a third of the CPU otherwise)
-            stored = [row[0] for row in conn.execute(_INSERT, columns).fetchall()]
-            hashes, instants, ids = [], [], []
-            for entry_id in stored:
-                item = by_id[entry_id]
-                moment = _instant(item.at)
-                for digest in item.hashes:
-                    hashes.append(digest)
-                    instants.append(moment)
-                    ids.append(entry_id)
-            if hashes:
-                conn.execute(_INSERT_INDEX, [hashes, instants, ids])
-        return len(stored)
+        hashes, hashed_at, hashed_ids = [], [], []
+        for item, moment in zip(rows, instants):
+            for digest in item.hashes:
+                hashes.append(digest)
+                hashed_at.append(moment)
+                hashed_ids.append(item.id)
+        with self._connection() as conn:
+            try:
+                with conn.transaction():
+                    # %b: the arrays travel in binary, without text escaping (a third of the CPU otherwise)
+                    stored = [row[0] for row in conn.execute(statement, [*columns, hashes, hashed_at, hashed_ids, day])]
+                    if len(stored) < len(rows):  # some were there: whose are they?
+                        kept = set(stored)
+                        others = [item for item in rows if item.id not in kept]
+                        # (with _STORE_CHECKED, an entry may be stored without its entry_ids row)
+                        owners = dict(conn.execute(_OWNERS if statement is _STORE else _ENTRY_OWNERS,
+                                                   [[item.id for item in others]]).fetchall())
+                        foreign = {item.id: owners[item.id] for item in others
+                                   if owners.get(item.id, item.row[1]) != item.row[1]}
+                        if foreign:
+                            raise _Foreign(foreign)
+            except _Foreign as refused:
+                return StoredBatch([], refused.foreign)
+        return StoredBatch(stored, {})
 
     def insert_index(self, rows: Sequence[tuple[bytes, str, str]]) -> None:
         if not rows:
             return
-        self._ensure_days([at for _, at, _ in rows])
         hashes, instants, ids = zip(*rows)
+        moments = [_instant(at) for at in instants]
+        self._ensure_days(moments)
         with self._connection() as conn, conn.transaction():
-            conn.execute(_INSERT_INDEX, [list(hashes), [_instant(at) for at in instants], list(ids)])
+            conn.execute(_INSERT_INDEX, [list(hashes), moments, list(ids)])
 
     def count(self) -> int:
         return self._rows("SELECT COUNT(*) FROM entries")[0][0]
@@ -307,6 +375,14 @@ class PostgresEngine(Engine):
                 conn.execute(f"DROP TABLE IF EXISTS {name}")
         with self._days_lock:
             self._days = {day for day in self._days if day >= last_day}
+        # and their ids, a bounded batch at a time (entry_ids is one table, not one a day)
+        cutoff = dt.datetime.combine(last_day, dt.time(), dt.timezone.utc)
+        while True:
+            with self._connection() as conn:
+                gone = conn.execute("DELETE FROM entry_ids WHERE id IN "
+                                    f"(SELECT id FROM entry_ids WHERE at < %s LIMIT {PURGE_BATCH})", [cutoff]).rowcount
+            if gone < PURGE_BATCH:
+                break
         return removed
 
     # ------------------------------------------------------------------ bundles and imports

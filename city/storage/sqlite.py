@@ -14,12 +14,13 @@ import datetime as dt
 import fcntl
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from city.storage.base import ROW_COLUMNS, Engine, EntryFilter, IndexedRow, MigrationContext
+from city.storage.base import ROW_COLUMNS, Engine, EntryFilter, IndexedRow, MigrationContext, StoredBatch
 from city.storage.migrations import MIGRATIONS
 from sync.files import private_db
 from sync.wire import utc_iso
@@ -165,19 +166,26 @@ class SQLiteEngine(Engine):
             found.update(conn.execute(f"SELECT id, kiosk_id FROM entries WHERE id IN ({marks})", chunk).fetchall())
         return found
 
-    def insert_entries(self, rows: Sequence[IndexedRow]) -> int:
+    def store_batch(self, rows: Sequence[IndexedRow], day: str) -> StoredBatch:
         if not rows:
-            return 0
+            return StoredBatch([], {})
         marks = ",".join("?" * len(ROW_COLUMNS))
         with self.transaction() as tx:
             # the write lock is held: ids found absent now stay absent until the commit
             present = self.owners([item.id for item in rows])
+            foreign = {item.id: present[item.id] for item in rows
+                       if item.id in present and present[item.id] != item.row[1]}
+            if foreign:
+                return StoredBatch([], foreign)
             new = list({item.id: item for item in rows if item.id not in present}.values())
             tx.conn.executemany(f"INSERT INTO entries ({','.join(ROW_COLUMNS)}) VALUES ({marks}) ON CONFLICT DO NOTHING",
                                 [item.row for item in new])
             tx.conn.executemany("INSERT OR IGNORE INTO entry_index (hash, at, entry_id) VALUES (?, ?, ?)",
                                 [(digest, item.at, item.id) for item in new for digest in item.hashes])
-        return len(new)
+            tx.conn.executemany("""INSERT INTO kiosk_days (kiosk_id, day, stored) VALUES (?, ?, ?)
+                                   ON CONFLICT (kiosk_id, day) DO UPDATE SET stored = kiosk_days.stored + excluded.stored""",
+                                [(kiosk, day, count) for kiosk, count in Counter(item.row[1] for item in new).items()])
+        return StoredBatch([item.id for item in new], {})
 
     def insert_index(self, rows: Sequence[tuple[bytes, str, str]]) -> None:
         with self.transaction() as tx:
