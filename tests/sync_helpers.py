@@ -33,6 +33,32 @@ def load(path: Path) -> config_mod.Config:
     return config_mod.load(path)
 
 
+def enrolled_config(server, tmp_path: Path, kiosk_id: str) -> config_mod.Config:
+    """A kiosk enrolled with the city ``server`` (simulated hardware), its state in ``tmp_path/state``."""
+    enrollment = server.enroll(kiosk_id, state_dir=tmp_path / "state", simulated=True)
+    config, problems = config_mod.parse(enrollment.config, base=tmp_path)
+    assert not problems, problems
+    return config
+
+
+def token_file(tmp_path: Path) -> Path:
+    """A kiosk token file (0600) for a server that takes any token."""
+    token = tmp_path / "token"
+    token.write_text("t0ken")
+    token.chmod(0o600)
+    return token
+
+
+def bare_config(tmp_path: Path, kiosk_id: str, **sync: object) -> config_mod.Config:
+    """A kiosk config for a server that is not a city (no enrollment): a token file and these [sync] keys."""
+    config, problems = config_mod.parse({
+        "kiosk": {"id": kiosk_id, "state_dir": str(tmp_path / "state")},
+        "sync": {"token_file": str(token_file(tmp_path)), **sync},
+    }, base=tmp_path)
+    assert not problems, problems
+    return config
+
+
 def person(i: int) -> Identity:
     return Identity(f"{NAMES[i % len(NAMES)]} {i:05d}", f"19{50 + i % 50}-0{1 + i % 9}-1{i % 10}", f"0010{i:08d}")
 

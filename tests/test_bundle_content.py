@@ -15,7 +15,6 @@ import pytest
 
 from city.cli import main as city_main
 from city.embedded import start_server
-from kiosk import config as config_mod
 from kiosk.app import apply_city_rules, load_trust
 from kiosk.formats import verify
 from kiosk.formats.base import VerifyContext
@@ -25,6 +24,7 @@ from sync.client import sync_once
 from sync.content import check_content
 from sync.errors import BundleError, TrustError
 from sync.trust import TrustStore
+from sync_helpers import enrolled_config
 
 NOW = dt.datetime.now(dt.timezone.utc)
 UCI = "URN:UVCI:01:VN:REVOKEDBYCITY1"
@@ -38,13 +38,6 @@ def _hash(text: str) -> str:
 def city(tmp_path):
     with start_server(tmp_path / "city") as server:
         yield server
-
-
-def kiosk_config(server, tmp_path):
-    enrollment = server.enroll("k-content", state_dir=tmp_path / "state", simulated=True)
-    config, problems = config_mod.parse(enrollment.config, base=tmp_path)
-    assert not problems, problems
-    return config
 
 
 def test_one_loader_reads_both_forms_of_a_revocation_list():
@@ -65,7 +58,7 @@ def test_one_bad_hash_adds_nothing():
 def test_revocations_in_the_file_form_reach_a_kiosk_and_revoke(city, tmp_path):
     issuer = DccIssuer.create(country="VN", valid_from=NOW - dt.timedelta(days=30))
     code = issuer.vaccination(Identity("Trần Thị Mai", "1990-05-06"), NOW.date() - dt.timedelta(days=20), uci=UCI)
-    config = kiosk_config(city, tmp_path)
+    config = enrolled_config(city, tmp_path, "k-content")
     city.store.publish("trust-list", issuer.trust_list())
     city.store.publish("revocations", {"dcc_revocations": {"UCI": [_hash(UCI)]}})  # a trust.revocations file
     sync_once(config)
@@ -81,7 +74,7 @@ def test_revocations_in_the_file_form_reach_a_kiosk_and_revoke(city, tmp_path):
     ("trust-list", None, {"dscs": [{"rawData": "bm90IGEgY2VydGlmaWNhdGU="}]}),
 ])
 def test_a_bundle_the_kiosk_cannot_use_is_refused_and_the_last_good_copy_kept(city, tmp_path, caplog, kind, good, bad):
-    config = kiosk_config(city, tmp_path)
+    config = enrolled_config(city, tmp_path, "k-content")
     if good is None:
         good = DccIssuer.create().trust_list()
     city.store.publish(kind, good)  # the store signs what it is given: a careless or hostile city

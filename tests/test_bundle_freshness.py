@@ -19,6 +19,7 @@ from kiosk.demo.issuing.dcc import DccIssuer
 from kiosk.journal import Journal
 from sync.bundles import generate_signing_key, sign_bundle
 from sync.client import Uploader
+from sync_helpers import bare_config
 
 TRUST = DccIssuer.create().trust_list()
 
@@ -73,15 +74,7 @@ def keys():
 
 
 def _config(tmp_path, url: str, public: str):
-    token = tmp_path / "token"
-    token.write_text("t0ken")
-    token.chmod(0o600)
-    config, problems = config_mod.parse({
-        "kiosk": {"id": "k-fresh", "state_dir": str(tmp_path / "state")},
-        "sync": {"url": url, "token_file": str(token), "bundle_public_key": public},
-    }, base=tmp_path)
-    assert not problems, problems
-    return config
+    return bare_config(tmp_path, "k-fresh", url=url, bundle_public_key=public)
 
 
 def _fetch(config) -> dict:

@@ -17,6 +17,7 @@ from kiosk.demo.issuing.dcc import DccIssuer
 from kiosk.model import Identity, Status
 from sync.client import sync_once
 from city.embedded import start_server
+from sync_helpers import enrolled_config
 
 NOW = dt.datetime.now(dt.timezone.utc)
 
@@ -27,17 +28,10 @@ def city(tmp_path):
         yield server
 
 
-def kiosk_config(server, tmp_path):
-    enrollment = server.enroll("k-bundles", state_dir=tmp_path / "state", simulated=True)
-    config, problems = config_mod.parse(enrollment.config, base=tmp_path)
-    assert not problems, problems
-    return config
-
-
 def test_trust_list_and_rules_from_the_city(city, tmp_path):
     issuer = DccIssuer.create(country="VN", valid_from=NOW - dt.timedelta(days=30))
     code = issuer.vaccination(Identity("Trần Thị Mai", "1990-05-06"), NOW.date() - dt.timedelta(days=20))
-    config = kiosk_config(city, tmp_path)
+    config = enrolled_config(city, tmp_path, "k-bundles")
     ctx = lambda trust: VerifyContext(now=dt.datetime.now(dt.timezone.utc), trust=trust)  # noqa: E731
     assert verify(code, ctx(load_trust(config))).status is Status.UNKNOWN_ISSUER
 
@@ -54,7 +48,7 @@ def test_invalid_rules_bundle_is_ignored(city, tmp_path, caplog):
     """A copy the sync would refuse today (kept by an older version) is ignored when applied."""
     from sync.bundles import sign_bundle
 
-    config = kiosk_config(city, tmp_path)
+    config = enrolled_config(city, tmp_path, "k-bundles")
     folder = tmp_path / "state" / "bundles"
     folder.mkdir(parents=True)
     (folder / "rules.json").write_bytes(sign_bundle(
@@ -64,7 +58,7 @@ def test_invalid_rules_bundle_is_ignored(city, tmp_path, caplog):
 
 
 def test_status_json_reports_bundles_and_counts(city, tmp_path, capsys):
-    config = kiosk_config(city, tmp_path)
+    config = enrolled_config(city, tmp_path, "k-bundles")
     city.store.publish("trust-list", DccIssuer.create().trust_list())
     sync_once(config)
     toml = tmp_path / "kiosk.toml"
@@ -84,7 +78,7 @@ def test_the_city_replaces_a_value_set_and_the_rules_and_verify_follow(city, tmp
     issuer = DccIssuer.create(country="VN", valid_from=NOW - dt.timedelta(days=30))
     code = issuer.vaccination(Identity("Trần Thị Mai", "1990-05-06"), NOW.date() - dt.timedelta(days=20),
                               product="VN-Nanocovax")
-    config = kiosk_config(city, tmp_path)
+    config = enrolled_config(city, tmp_path, "k-bundles")
     config = dataclasses.replace(config, policy=dataclasses.replace(config.policy, mode="health"))
     products = json.loads((VALUESET_DIR / "vaccine-medicinal-product.json").read_text())
     products["valueSetValues"]["VN-Nanocovax"] = {"display": "Nanocovax", "lang": "en", "active": True,
@@ -150,7 +144,7 @@ def test_status_says_which_value_sets_are_in_force_and_where_they_come_from(city
 
 
 def test_a_rules_bundle_with_a_broken_value_set_is_refused_whole(city, tmp_path, caplog):
-    config = kiosk_config(city, tmp_path)
+    config = enrolled_config(city, tmp_path, "k-bundles")
     city.store.publish("rules", {"vaccination": {"min_days_after_last_dose": 21},
                                  "valuesets": {"test-type": {"valueSetValues": {"LP6464-4": "no display"}}}})
     sync_once(config)

@@ -9,6 +9,7 @@ import random
 import re
 import threading
 from collections import namedtuple
+from contextlib import contextmanager
 
 import pytest
 
@@ -40,6 +41,42 @@ def _upload(config, **kw):
     return journal, Uploader(config, journal, rng=random.Random(1), **kw)
 
 
+def _record_bad(config, count):
+    """Entries the city refuses by name (an unknown status), as a kiosk of another version might send."""
+    with Journal(config.journal_path) as journal:
+        return [journal.record(kiosk_id=config.kiosk.id, venue="Office A", at=dt.datetime.now(dt.timezone.utc),
+                               clock_synced=True, format="pc-covid", status="not-a-status", decision="pass",
+                               reason="x", kind="identity").id for _ in range(count)]
+
+
+@contextmanager
+def _through_proxy(city, tmp_path, rates: dict, entries: int, sync: dict | None = None, **proxy_options):
+    """A kiosk with ``entries`` queued that reaches the city through the fault proxy: (proxy, config)."""
+    proxy = FaultProxy(int(city.url.rsplit(":", 1)[1]), rates, **proxy_options)
+    try:
+        config = _kiosk(city, tmp_path, url=proxy.url, **(sync or {}))
+        fill_journal(config, entries)
+        yield proxy, config
+    finally:
+        proxy.stop()
+
+
+def _record_waits(uploader, proxy) -> list[float]:
+    """The uploader's waits, recorded instead of slept: the network heals after the first; the
+    second (the interval after a delivered pass) stops the uploader."""
+    waits: list[float] = []
+
+    def wait(seconds):
+        waits.append(seconds)
+        proxy.rates = {}
+        if len(waits) > 1:
+            uploader.stop.set()
+        return uploader.stop.is_set()
+
+    uploader.wait = wait
+    return waits
+
+
 def test_once_delivers_in_batches_and_marks_exactly_the_acked(city, tmp_path):
     config = _kiosk(city, tmp_path, batch_size=100)
     ids = fill_journal(config, 250)
@@ -56,10 +93,7 @@ def test_once_delivers_in_batches_and_marks_exactly_the_acked(city, tmp_path):
 def test_an_entry_the_city_names_as_invalid_is_quarantined_and_the_rest_delivered(city, tmp_path, caplog):
     config = _kiosk(city, tmp_path, batch_size=50)
     good = fill_journal(config, 40)
-    with Journal(config.journal_path) as journal:
-        bad = journal.record(kiosk_id=config.kiosk.id, venue="Office A", at=dt.datetime.now(dt.timezone.utc),
-                             clock_synced=True, format="pc-covid", status="not-a-status", decision="pass",
-                             reason="x", kind="identity").id
+    (bad,) = _record_bad(config, 1)
     good += fill_journal(config, 40, start=40)
     journal, uploader = _upload(config)
     with journal, caplog.at_level(logging.ERROR, logger="kiosk.sync"):
@@ -99,11 +133,16 @@ def test_a_server_refusing_everything_quarantines_nothing(tmp_path, caplog):
     with start_server(tmp_path / "city", max_batch_bytes=100) as city:
         config = _kiosk(city, tmp_path, batch_size=4)
         fill_journal(config, 6)
-        journal, uploader = _upload(config)
-        with journal, caplog.at_level(logging.ERROR, logger="kiosk.sync"):
-            assert uploader.run(once=True) == 6
-            assert journal.sync_counts()["quarantined"] == 0
-    assert "refuses every entry" in caplog.text
+        _assert_a_pass_refused_wholly_quarantines_nothing(config, 6, caplog)
+
+
+def _assert_a_pass_refused_wholly_quarantines_nothing(config, entries: int, caplog) -> None:
+    """PROTOCOL.md: a server refusing everything it is sent is at fault, not the entries."""
+    journal, uploader = _upload(config)
+    with journal, caplog.at_level(logging.ERROR, logger="kiosk.sync"):
+        assert uploader.run(once=True) == entries
+        assert journal.sync_counts()["quarantined"] == 0
+    assert "refuses every entry" in caplog.text and "quarantined:" not in caplog.text
 
 
 def test_a_refused_token_is_reported_and_read_again(city, tmp_path, caplog):
@@ -134,64 +173,33 @@ def test_retry_after_and_backoff_with_full_jitter():
 
 
 def test_503_with_retry_after_is_waited_out(city, tmp_path):
-    proxy = FaultProxy(int(city.url.rsplit(":", 1)[1]), {"unavailable": 1.0}, retry_after=9)
-    try:
-        config = _kiosk(city, tmp_path, url=proxy.url)
-        fill_journal(config, 3)
+    with _through_proxy(city, tmp_path, {"unavailable": 1.0}, 3, retry_after=9) as (proxy, config):
         journal, uploader = _upload(config)
-        waits = []
-
-        def wait(seconds):  # record instead of sleeping; the network heals after the first wait
-            waits.append(seconds)
-            proxy.rates = {}
-            return False
-
-        uploader.wait = wait
+        waits = _record_waits(uploader, proxy)
         with journal:
             assert uploader.run(once=True) == 0
-    finally:
-        proxy.stop()
     assert waits and waits[0] >= 9.0
     assert proxy.counts["unavailable"] == 1
 
 
 def test_the_running_uploader_waits_out_a_retry_after_of_a_day_for_an_hour_at_most(city, tmp_path):
-    proxy = FaultProxy(int(city.url.rsplit(":", 1)[1]), {"unavailable": 1.0}, retry_after=86400,
-                       unavailable_status=429)
-    try:
-        config = _kiosk(city, tmp_path, url=proxy.url)
-        fill_journal(config, 3)
+    with _through_proxy(city, tmp_path, {"unavailable": 1.0}, 3, retry_after=86400,
+                        unavailable_status=429) as (proxy, config):
         journal, uploader = _upload(config)
-        waits = []
-
-        def wait(seconds):  # record instead of sleeping; the quota is over after the first wait
-            waits.append(seconds)
-            proxy.rates = {}
-            if len(waits) > 1:  # the interval after the delivered pass: enough
-                uploader.stop.set()
-            return uploader.stop.is_set()
-
-        uploader.wait = wait
+        waits = _record_waits(uploader, proxy)  # the quota is over after the first wait
         with journal:
             assert uploader.run() == 0
-    finally:
-        proxy.stop()
     assert waits[0] == RETRY_AFTER_CAP_SECONDS == 3600  # not the day the server named
     assert proxy.counts["unavailable"] == 1
 
 
 def test_once_stops_on_a_retry_after_of_hours_keeping_everything_queued(city, tmp_path):
-    proxy = FaultProxy(int(city.url.rsplit(":", 1)[1]), {"unavailable": 1.0}, retry_after=7200,
-                       unavailable_status=429)
-    try:
-        config = _kiosk(city, tmp_path, url=proxy.url)
-        fill_journal(config, 3)
+    with _through_proxy(city, tmp_path, {"unavailable": 1.0}, 3, retry_after=7200,
+                        unavailable_status=429) as (proxy, config):
         asked = dt.datetime.now(dt.timezone.utc)
         result = kiosk("sync", "--once", "--config", config.source, timeout=60)  # not 2 hours asleep
         with Journal(config.journal_path) as journal:
             assert journal.counts()["undelivered"] == 3 and journal.sync_counts()["quarantined"] == 0
-    finally:
-        proxy.stop()
     assert result.returncode == 1, result.stderr  # as for any retryable failure
     assert proxy.counts["unavailable"] == 1  # asked once, not again
     line = re.fullmatch(r"0 delivered, 3 left undelivered; the city server asked to come back at "
@@ -202,10 +210,8 @@ def test_once_stops_on_a_retry_after_of_hours_keeping_everything_queued(city, tm
 
 
 def test_a_reply_slower_than_the_timeout_marks_nothing_and_the_repeat_is_not_stored_twice(city, tmp_path):
-    proxy = FaultProxy(int(city.url.rsplit(":", 1)[1]), {"slow": 1.0}, slow_seconds=1.5)
-    try:
-        config = _kiosk(city, tmp_path, url=proxy.url, timeout_seconds=0.5)
-        fill_journal(config, 20)
+    with _through_proxy(city, tmp_path, {"slow": 1.0}, 20, {"timeout_seconds": 0.5},
+                        slow_seconds=1.5) as (proxy, config):
         journal, uploader = _upload(config)
         with journal:
             with pytest.raises(TransientError, match="no reply within 0.5 s"):
@@ -214,8 +220,6 @@ def test_a_reply_slower_than_the_timeout_marks_nothing_and_the_repeat_is_not_sto
             assert city.store.count() == 20  # the server did store them
             proxy.rates = {}
             assert uploader.run(once=True) == 0
-    finally:
-        proxy.stop()
     assert city.store.count() == 20
     assert city.store.stats["entries_duplicate"] == 20
 
@@ -317,23 +321,11 @@ def test_sync_stops_promptly_on_request(city, tmp_path):
         assert not thread.is_alive()
 
 
-def _record_bad(config, count):
-    """Entries the city refuses by name (an unknown status), as a kiosk of another version might send."""
-    with Journal(config.journal_path) as journal:
-        return [journal.record(kiosk_id=config.kiosk.id, venue="Office A", at=dt.datetime.now(dt.timezone.utc),
-                               clock_synced=True, format="pc-covid", status="not-a-status", decision="pass",
-                               reason="x", kind="identity").id for _ in range(count)]
-
-
 def test_a_422_naming_every_entry_quarantines_nothing(city, tmp_path, caplog):
     """Issue 14, item 4: the old uploader quarantined the whole journal (1 638/1 638)."""
     config = _kiosk(city, tmp_path, batch_size=10)
     _record_bad(config, 35)
-    journal, uploader = _upload(config)
-    with journal, caplog.at_level(logging.ERROR, logger="kiosk.sync"):
-        assert uploader.run(once=True) == 35
-        assert journal.sync_counts()["quarantined"] == 0
-    assert "refuses every entry" in caplog.text and "quarantined:" not in caplog.text
+    _assert_a_pass_refused_wholly_quarantines_nothing(config, 35, caplog)
 
 
 def test_refused_entries_ahead_of_good_ones_are_quarantined_and_do_not_block_them(city, tmp_path):

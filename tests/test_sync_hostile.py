@@ -25,7 +25,7 @@ from kiosk.journal import Journal
 from sync.bundles import generate_signing_key
 from sync.client import Uploader
 from sync.seal import generate_keypair
-from sync_helpers import fill_journal
+from sync_helpers import fill_journal, token_file
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 DEEP_OBJECT = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
@@ -46,9 +46,7 @@ def city():
 
 
 def _config(tmp_path, url: str, **sync):
-    token = tmp_path / "token"
-    token.write_text("t0ken")
-    token.chmod(0o600)
+    token = token_file(tmp_path)
     data = {
         "kiosk": {"id": "k-hostile", "venue": "Office A", "state_dir": str(tmp_path / "state")},
         "sync": {"url": url, "token_file": str(token), "seal_public_key": generate_keypair()[1],

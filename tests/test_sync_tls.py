@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk import config as config_mod
 from kiosk.journal import Journal
 from sync.client import Uploader
 from sync.errors import BatchRefused, TransientError
+from sync_helpers import bare_config
 from tls_helpers import TlsServer, make_ca, server_cert
 
 
@@ -25,14 +25,7 @@ def pki(tmp_path_factory):
 
 
 def _request(tmp_path, url: str, ca_file: str):
-    token = tmp_path / "token"
-    token.write_text("t0ken")
-    token.chmod(0o600)
-    config, problems = config_mod.parse({
-        "kiosk": {"id": "k-tls", "state_dir": str(tmp_path / "state")},
-        "sync": {"url": url, "token_file": str(token), "ca_file": ca_file, "timeout_seconds": 5.0},
-    }, base=tmp_path)
-    assert not problems, problems
+    config = bare_config(tmp_path, "k-tls", url=url, ca_file=ca_file, timeout_seconds=5.0)
     with Journal(config.journal_path) as journal:
         uploader = Uploader(config, journal)
         try:
