@@ -227,7 +227,7 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
         answer = {"acked": result.acked, "stored": result.stored, "duplicates": result.duplicates}
         if result.expired:
             answer["expired"] = result.expired
-        return answer
+        return JSONResponse(answer)  # plain JSON: FastAPI's encoder would walk every acked id
 
     @app.get("/v1/bundles/{kind}")
     async def bundle(kind: str, request: Request):

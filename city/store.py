@@ -31,10 +31,10 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +57,9 @@ MAX_IDENTITY_BYTES = 4096
 TOUCH_EVERY_SECONDS = 30.0  # how stale a kiosk's "last seen" may be (the console warns after 15 min)
 # a kiosk's clock, when synchronised, is not a day ahead: later times are forged or broken
 MAX_FUTURE = dt.timedelta(days=1)
+_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# sync.wire.utc_iso's form (years from 1000): such an `at` is stored as sent
+_STORED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 
 
 _LOOK_UP = object()  # CityStore.ingest: the kiosk's venues are read from the database
@@ -170,12 +173,9 @@ def validate_entry(entry: Any, kiosk_id: str | None, latest: str | None = None,
         return None, "not an object"
     problems: list[str] = []
     raw_id = entry.get("id")
-    try:
-        entry_id = str(uuid.UUID(raw_id)) if isinstance(raw_id, str) and len(raw_id) == 36 else None
-    except ValueError:
-        entry_id = None
-    if entry_id != raw_id:  # acked ids must be byte-equal to the sent ones, so only canonical form
-        entry_id = None
+    # acked ids must be byte-equal to the sent ones, so only the canonical form (str(uuid.UUID(...)))
+    entry_id = raw_id if isinstance(raw_id, str) and _CANONICAL_ID.fullmatch(raw_id) else None
+    if entry_id is None:
         problems.append("id: expected a UUID in lower-case canonical form")
     entry_kiosk = _text(entry, "kiosk_id", problems)
     if kiosk_id is not None and entry_kiosk and entry_kiosk != kiosk_id:
@@ -188,7 +188,8 @@ def validate_entry(entry: Any, kiosk_id: str | None, latest: str | None = None,
     if isinstance(at_text, str) and len(at_text) <= 40:
         try:
             moment = parse_iso(at_text)
-            at = utc_iso(moment) if moment.tzinfo is not None else None
+            if moment.tzinfo is not None:  # kept as sent when sent as it is stored (a kiosk does)
+                at = at_text if _STORED_AT.fullmatch(at_text) and at_text[0] != "0" else utc_iso(moment)
         except (ValueError, OverflowError):  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
             pass
     if at is None:

@@ -235,6 +235,26 @@ def test_trace_finds_who_was_at_the_same_venue_within_the_window(city, tmp_path,
 
 def test_normalised_names_ignore_diacritics_case_and_spacing():
     assert normalise_name("Đặng  Thu Hà") == normalise_name("DANG THU HA") == "DANG THU HA"
+    assert normalise_name(" nguyen,van  an ") == normalise_name("Nguyễn Văn An") == "NGUYEN VAN AN"
+
+
+def test_the_blind_index_stores_hmac_sha256_of_the_normalised_identifiers():
+    """Stored index rows must stay readable: each hash is HMAC-SHA256 under the index key of
+    kind and parts joined by NUL, cut to HASH_BYTES (a faster way to compute it is the same)."""
+    import hashlib
+    import hmac
+
+    from city.blind import BlindIndex
+    from city.storage.base import HASH_BYTES
+
+    key = bytes(range(32))
+    index = BlindIndex(key)
+    expected = [hmac.new(key, message.encode(), hashlib.sha256).digest()[:HASH_BYTES] for message in
+                ("document\x00001090000001", "name+birth\x00NGUYEN VAN AN\x001990-05-01",
+                 "name+year\x00NGUYEN VAN AN\x001990", "name\x00NGUYEN VAN AN")]
+    identity = {"name": "Nguyễn Văn An", "birth_date": "1990-05-01", "document": "0010 9000 0001"}
+    assert list(index.of_identity(identity)) == expected
+    assert list(index.of_identity(dict(identity, name="NGUYEN VAN AN"))) == expected
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
@@ -264,3 +284,21 @@ def test_serve_answers_on_the_given_address_and_makes_its_keys(tmp_path, city_db
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_times_are_stored_in_utc_milliseconds_whatever_form_they_come_in():
+    from city.store import validate_entry
+
+    sent = {"id": "3f8a4f5e-8b0b-4a5e-9a55-2b7f0c1d2e3f", "kiosk_id": "k1", "venue": "Office", "clock_synced": False,
+            "format": "cccd", "status": "valid", "decision": "pass", "reason": "checked_in", "kind": "identity",
+            "flags": [], "identity": None}
+    for at in ("2021-07-20T15:30:00+07:00", "2021-07-20T08:30:00Z", "2021-07-20T08:30:00.000Z",
+               "2021-07-20T08:30:00.000+00:00", "2021-07-20T08:30:00.000000Z"):
+        row, problem = validate_entry(dict(sent, at=at), "k1")
+        assert problem is None and row[3] == "2021-07-20T08:30:00.000Z", at
+    assert validate_entry(dict(sent, at="2021-07-20T08:30:00.123Z"), "k1")[0][3] == "2021-07-20T08:30:00.123Z"
+    for at in ("2021-13-20T08:30:00.000Z", "2021-07-20T08:30:00.000", "0001-01-01T00:00:00+14:00"):
+        assert "at: expected" in validate_entry(dict(sent, at=at), "k1")[1], at
+    for entry_id in ("3F8A4F5E-8B0B-4A5E-9A55-2B7F0C1D2E3F", "{3f8a4f5e-8b0b-4a5e-9a55-2b7f0c1d2e}",
+                     "3f8a4f5e8b0b4a5e9a552b7f0c1d2e3f", "3f8a4f5e-8b0b-4a5e-9a55-2b7f0c1d2e3f\n", 7):
+        assert "id: expected a UUID" in validate_entry(dict(sent, id=entry_id), "k1")[1], entry_id
