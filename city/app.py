@@ -20,6 +20,8 @@ import os
 import threading
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +38,10 @@ MAX_HEARTBEAT_BYTES = 64 * 1024
 # of `{}` (5.6 million objects, ~500 MB once parsed) does not
 MAX_BATCH_VALUES = 40 * MAX_BATCH_ENTRIES
 MAX_HEARTBEAT_VALUES = MAX_HEARTBEAT_BYTES  # 64 KiB cannot hold many: the size bounds it
+# batches a worker process ingests at once: opening identities and hashing is CPU work under one
+# GIL, so more threads only take turns at it, and at 40 (the threadpool's size) the turns alone
+# cost CPU of their own; the others wait their turn (first come, first served), holding no thread
+INGEST_THREADS = 8
 DAILY_QUOTA = 100_000  # entries one kiosk may have stored per UTC day (a gate admits ~30 000 in 16 h)
 # how `kiosk-city serve` tells each worker process what to open (JSON: data, db, retention_days)
 SERVE_ENV = "KIOSK_CITY_SERVE"
@@ -184,6 +190,14 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
         response.headers["Retry-After"] = str(retry)
         return response
 
+    limiters: list[anyio.CapacityLimiter] = []
+
+    def ingesting() -> anyio.CapacityLimiter:
+        """The ingest threads' limiter (made in the event loop, at the first upload)."""
+        if not limiters:
+            limiters.append(anyio.CapacityLimiter(INGEST_THREADS))
+        return limiters[0]
+
     def ingest(entries: list, kiosk_id: str, venues: frozenset[str] | None):
         """A batch stored, and the kiosk's contact recorded: one trip to the threadpool."""
         result = store.ingest(entries, kiosk_id, venues=venues)
@@ -218,7 +232,8 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
         if len(document["entries"]) > MAX_BATCH_ENTRIES:
             return error(413, "too_many", f"a batch may hold at most {MAX_BATCH_ENTRIES} entries")
         try:
-            result = await run_in_threadpool(ingest, document["entries"], kiosk_id, session.venues)
+            result = await anyio.to_thread.run_sync(ingest, document["entries"], kiosk_id, session.venues,
+                                                    limiter=ingesting())
         except InvalidBatch as exc:
             log.warning("kiosk %s: batch of %d refused: %s", kiosk_id, len(document["entries"]), exc)
             return error(422, "invalid_entries", str(exc), refused=[r.to_json() for r in exc.refused])
