@@ -81,8 +81,15 @@ def test_mutated_qr_text(text: str, data: st.DataObject) -> None:
         "truncate": text[:position],
     }[action]
     credential = judged(mutated)
-    if mutated != text:
-        assert credential.status is not Status.VALID
+    if credential.status is Status.VALID:
+        # only a change that leaves the signed content as it was may verify: deflate ignores the
+        # padding bits of its last byte and zlib what follows its checksum, so a changed character
+        # there still reads as the same COSE message (read here by the base45 package and zlib)
+        assert signed_content(mutated) == signed_content(text)
+
+
+def signed_content(text: str) -> bytes:
+    return zlib.decompressobj().decompress(base45.b45decode(text[4:]))
 
 
 @FUZZ
