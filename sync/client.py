@@ -494,6 +494,12 @@ class Uploader:
                     log.warning("sync: %s; next try in %.1f s", exc, delay)
                 if once and failures >= attempts:
                     break
+                if not once and _server_answered(exc) and time.monotonic() >= next_side:
+                    # a server that refuses entries for now (its daily quota, a protocol mismatch)
+                    # still hands out bundles and takes heartbeats: the revocation list must not
+                    # age, nor the kiosk vanish from the console, until the entries go through
+                    next_side = time.monotonic() + self.sync.heartbeat_seconds
+                    self._side_channels()
                 self.wait(delay)
                 continue
             failures = 0
@@ -525,6 +531,12 @@ class Uploader:
             self.send_heartbeat()
         except SyncError as exc:
             log.warning("heartbeat not sent: %s", exc)
+
+
+def _server_answered(exc: SyncError) -> bool:
+    """The city answered the batch (a refusal, or come back later with a Retry-After), so it is
+    reachable: not a dead network, where the bundles and the heartbeat would fail as well."""
+    return isinstance(exc, BatchRefused) or getattr(exc, "retry_after", None) is not None
 
 
 def _short(exc: BaseException) -> str:

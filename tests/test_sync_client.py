@@ -193,6 +193,32 @@ def test_the_running_uploader_waits_out_a_retry_after_of_a_day_for_an_hour_at_mo
     assert proxy.counts["unavailable"] == 1
 
 
+def test_a_server_refusing_entries_for_now_still_gets_heartbeats_and_gives_bundles(city, tmp_path):
+    # a used-up daily quota answers 429 until midnight: the kiosk must still report and stay fresh
+    with _through_proxy(city, tmp_path, {"unavailable": 1.0}, 3, retry_after=86400,
+                        unavailable_status=429) as (proxy, config):
+        journal, uploader = _upload(config)
+        seen_at_first_wait = []
+        waits = _record_waits(uploader, proxy)
+        recorded = uploader.wait
+
+        def wait(seconds):
+            if not waits:
+                seen_at_first_wait.append([row["heartbeat"] for row in city.store.kiosks()])
+            return recorded(seconds)
+
+        uploader.wait = wait
+        fetched = []
+        fetch = uploader.fetch_bundles
+        uploader.fetch_bundles = lambda: fetched.append(proxy.counts["unavailable"]) or fetch()
+        with journal:
+            assert uploader.run() == 0
+    assert proxy.counts["unavailable"] == 1
+    (beats,) = seen_at_first_wait
+    assert len(beats) == 1 and beats[0] and beats[0]["queue_depth"] == 3  # sent while the entries wait
+    assert fetched[0] == 1  # bundles asked for after the refusal, before the entries went through
+
+
 def test_once_stops_on_a_retry_after_of_hours_keeping_everything_queued(city, tmp_path):
     with _through_proxy(city, tmp_path, {"unavailable": 1.0}, 3, retry_after=7200,
                         unavailable_status=429) as (proxy, config):
