@@ -226,7 +226,7 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from city.app import DAILY_QUOTA, SERVE_ENV
-    from city.serving import CLIENT_TIMEOUT, server_options
+    from city.serving import CLIENT_TIMEOUT, run_workers, server_options
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")
@@ -252,12 +252,16 @@ def cmd_serve(args) -> int:
                                         "console": {"time_zone": args.time_zone}})
     scheme = "https" if args.tls_cert else "http"
     log.info("the console: %s://%s:%d/console/", scheme, f"[{host}]" if ":" in host else host, port)
-    uvicorn.run(
-        "city.app:app_from_environment", factory=True, host=host, port=port, workers=args.workers,
+    options = dict(
+        factory=True, host=host, port=port, workers=args.workers,
         log_level=args.log_level, access_log=args.log_level == "debug",
         ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key, lifespan="on",
         **server_options(CLIENT_TIMEOUT if args.client_timeout is None else args.client_timeout),
     )
+    if args.workers == 1:
+        uvicorn.run("city.app:app_from_environment", **options)
+    else:  # each worker on a socket of its own (SO_REUSEPORT): the kernel spreads the kiosks evenly
+        run_workers(uvicorn.Config("city.app:app_from_environment", **options))
     return 0
 
 

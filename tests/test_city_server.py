@@ -286,6 +286,48 @@ def test_serve_answers_on_the_given_address_and_makes_its_keys(tmp_path, city_db
         proc.wait(timeout=10)
 
 
+def test_serve_workers_each_accept_on_a_socket_of_their_own(tmp_path):
+    """`serve --workers 2`: each worker listens on a socket of its own (SO_REUSEPORT), so kiosks
+    connecting at once are spread over both, not all taken by whichever worker woke first."""
+    import psutil
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "city.cli", "serve", "--data", str(tmp_path / "city"),
+                             "--listen", f"127.0.0.1:{port}", "--log-level", "warning", "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    kiosks: list[socket.socket] = []
+    try:
+        for _ in range(300):
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+
+        def sockets_of(worker: psutil.Process, status: str) -> set[str]:
+            return {os.readlink(f"/proc/{worker.pid}/fd/{c.fd}") for c in worker.net_connections("tcp")
+                    if c.status == status and c.laddr.port == port}
+
+        workers = [w for w in psutil.Process(proc.pid).children(recursive=True) if sockets_of(w, psutil.CONN_LISTEN)]
+        listening = [sockets_of(w, psutil.CONN_LISTEN) for w in workers]
+        assert len(workers) == 2 and all(len(each) == 1 for each in listening) and listening[0] != listening[1]
+        for _ in range(40):  # kiosks that connect at once, and stay connected
+            kiosks.append(socket.create_connection(("127.0.0.1", port)))
+        for _ in range(100):
+            held = [len(sockets_of(w, psutil.CONN_ESTABLISHED)) for w in workers]
+            if sum(held) == 40:
+                break
+            time.sleep(0.1)
+        assert sum(held) == 40 and min(held) > 0, held
+    finally:
+        for connection in kiosks:
+            connection.close()
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
 def test_times_are_stored_in_utc_milliseconds_whatever_form_they_come_in():
     from city.store import validate_entry
 
