@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 import city.console.records  # noqa: F401 - registers the console's tables (migration 4) before any store opens
 from city.blind import BlindIndex
 from city.storage import open_engine
@@ -359,8 +361,8 @@ class CityStore:
         from nacl.exceptions import CryptoError
 
         try:
-            identity = json.loads(seal.unseal(sealed, self.keys.seal_private))
-        except (CryptoError, ValueError):
+            identity = orjson.loads(seal.unseal(sealed, self.keys.seal_private))
+        except (CryptoError, ValueError):  # orjson.JSONDecodeError is a ValueError
             return ()
         return self.index.of_identity(identity)
 
