@@ -120,12 +120,13 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
     429 (None or 0: no quota).
 
     Database work runs in the threadpool (never on the event loop), so a slow write or a
-    trace never holds up other requests. With a retention window, a thread removes expired
+    trace never holds up other requests. At start every database connection is opened. With a retention window, a thread removes expired
     entries at start and every hour while the app runs (its lifespan).
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        await run_in_threadpool(store.engine.open_connections)
         stop = threading.Event()
         purger = None
         if store.retention_days is not None:

@@ -400,3 +400,26 @@ def test_an_entry_stored_without_its_id_row_is_still_stored_once(tmp_path, city_
         assert (again.stored, again.duplicates) == (1, 3)
         assert store.count() == 4
         assert store.stored_on("k1", NOW.date().isoformat()) == 4
+
+
+def test_serve_opens_every_pooled_connection_at_start(tmp_path, postgres_cluster):
+    """`kiosk-city serve` fills its pool before the first upload (not one connection at a time
+    while uploads wait for them)."""
+    import psycopg
+
+    from city.storage.postgres import POOL_SIZE
+
+    url = postgres_cluster.new_database()
+    data = tmp_path / "city"
+    CityStore(data, url, migrate=True).close()
+    port = _free_port()
+    proc = _serve(data, port, "--db", url)
+    try:
+        _wait_up(port, proc)
+        with psycopg.connect(url) as conn:
+            others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                  " AND pid <> pg_backend_pid()").fetchone()[0]
+        assert others == POOL_SIZE
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

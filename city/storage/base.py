@@ -107,6 +107,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def open_connections(self) -> None:
+        """Open every connection serving will use, now (at ``serve`` start): an engine with a pool
+        fills it, so the first wave of uploads does not wait for connections to be made."""
+
     @abc.abstractmethod
     def schema_version(self) -> int:
         """The highest migration applied (0 for an empty database)."""

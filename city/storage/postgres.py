@@ -23,7 +23,7 @@ import datetime as dt
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import psycopg
@@ -153,6 +153,14 @@ class PostgresEngine(Engine):
 
     def close(self) -> None:
         self.pool.close()
+
+    def open_connections(self) -> None:
+        # min_size up to max_size: all made now and kept (a pool at min_size 1 makes them one at a
+        # time as uploads wait for them, and closes idle ones after ten minutes)
+        self.pool.resize(self.pool.max_size, self.pool.max_size)
+        with ExitStack() as held:  # every one of them borrowed at once: each made by now
+            for _ in range(self.pool.max_size):
+                held.enter_context(self.pool.connection(timeout=30))
 
     @contextmanager
     def _connection(self):
