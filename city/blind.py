@@ -29,10 +29,10 @@ from city.storage.base import HASH_BYTES
 
 
 def normalise_name(name: str) -> str:
-    if name.isascii():  # nothing to decompose (PC-Covid's names, most typed ones)
-        return " ".join(name.replace(",", " ").upper().split())
-    text = name.replace("đ", "d").replace("Đ", "D")
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = name
+    if not text.isascii():  # an ASCII name (PC-Covid's, most typed ones) has nothing to decompose
+        text = text.replace("đ", "d").replace("Đ", "D")
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return " ".join(text.replace(",", " ").upper().split())
 
 

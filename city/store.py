@@ -311,13 +311,11 @@ class CityStore:
     def venues_of(self, kiosk_id: str) -> frozenset[str] | None:
         """The venues a kiosk is enrolled for; None when none are recorded (a kiosk not enrolled
         here, or enrolled before venues were recorded and with no entries then: not checked)."""
-        rows = self.engine.query("SELECT venue FROM kiosk_venues WHERE kiosk_id = ?", [kiosk_id])
-        return frozenset(row[0] for row in rows) or None
+        return self.engine.venues_of(kiosk_id)
 
     def stored_on(self, kiosk_id: str, day: str) -> int:
         """How many entries of this kiosk were stored on a UTC day (YYYY-MM-DD): its quota's count."""
-        rows = self.engine.query("SELECT stored FROM kiosk_days WHERE kiosk_id = ? AND day = ?", [kiosk_id, day])
-        return rows[0][0] if rows else 0
+        return self.engine.stored_on(kiosk_id, day)
 
     def kiosk_for_token(self, token: str) -> str | None:
         return self.engine.kiosk_for_token(token_hash(token))

@@ -462,6 +462,13 @@ class Uploader:
         self.come_back_at = None
         next_side = 0.0  # bundles and heartbeat
         next_purge = 0.0
+
+        def side_channels_when_due() -> None:
+            nonlocal next_side
+            if time.monotonic() >= next_side:
+                next_side = time.monotonic() + self.sync.heartbeat_seconds
+                self._side_channels()
+
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= next_purge:
@@ -494,12 +501,11 @@ class Uploader:
                     log.warning("sync: %s; next try in %.1f s", exc, delay)
                 if once and failures >= attempts:
                     break
-                if not once and _server_answered(exc) and time.monotonic() >= next_side:
+                if not once and _server_answered(exc):
                     # a server that refuses entries for now (its daily quota, a protocol mismatch)
                     # still hands out bundles and takes heartbeats: the revocation list must not
                     # age, nor the kiosk vanish from the console, until the entries go through
-                    next_side = time.monotonic() + self.sync.heartbeat_seconds
-                    self._side_channels()
+                    side_channels_when_due()
                 self.wait(delay)
                 continue
             failures = 0
@@ -510,9 +516,7 @@ class Uploader:
                          result.batches, result.delivered / result.seconds if result.seconds else 0, result.quarantined)
             if on_pass:
                 on_pass(result)
-            if time.monotonic() >= next_side:
-                next_side = time.monotonic() + self.sync.heartbeat_seconds
-                self._side_channels()
+            side_channels_when_due()
             if once:
                 break
             self.wait(self.sync.interval_seconds)

@@ -149,9 +149,17 @@ class Engine(abc.ABC):
         kiosk_id = self.kiosk_for_token(token_sha256)
         if kiosk_id is None:
             return None
-        venues = frozenset(row[0] for row in self.query("SELECT venue FROM kiosk_venues WHERE kiosk_id = ?", [kiosk_id]))
-        stored = self.query("SELECT stored FROM kiosk_days WHERE kiosk_id = ? AND day = ?", [kiosk_id, day])
-        return KioskSession(kiosk_id, venues or None, stored[0][0] if stored else 0)
+        return KioskSession(kiosk_id, self.venues_of(kiosk_id), self.stored_on(kiosk_id, day))
+
+    def venues_of(self, kiosk_id: str) -> frozenset[str] | None:
+        """The venues a kiosk is enrolled for; None when none are recorded (not checked)."""
+        rows = self.query("SELECT venue FROM kiosk_venues WHERE kiosk_id = ?", [kiosk_id])
+        return frozenset(row[0] for row in rows) or None
+
+    def stored_on(self, kiosk_id: str, day: str) -> int:
+        """How many entries of this kiosk were stored on a UTC day (YYYY-MM-DD): its quota's count."""
+        rows = self.query("SELECT stored FROM kiosk_days WHERE kiosk_id = ? AND day = ?", [kiosk_id, day])
+        return rows[0][0] if rows else 0
 
     def kiosk_seen(self, kiosk_id: str, at: str, heartbeat: str | None = None) -> None:
         """Record a kiosk's last contact (and its last heartbeat, JSON text, when given)."""
