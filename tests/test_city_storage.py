@@ -180,6 +180,13 @@ def test_a_city_db_of_the_first_server_upgrades_in_place(tmp_path, capsys):
         assert {c.entry["identity"]["name"] for c in found.contacts} == {"LE HOANG LONG"}
 
 
+def index_hashes(store) -> int:
+    """Blind-index hashes the store holds: rows of entry_index (SQLite), filled slots (PostgreSQL)."""
+    if store.engine.name == "postgresql":
+        return store.engine.query("SELECT COUNT(hash1) + COUNT(hash2) + COUNT(hash3) + COUNT(hash4) FROM entries")[0][0]
+    return store.engine.query("SELECT COUNT(*) FROM entry_index")[0][0]
+
+
 def test_stores_without_the_index_get_it_in_the_migration(tmp_path, city_db):
     """A store at version 1 on either engine: the migration indexes what it holds."""
     from city.storage import open_engine
@@ -191,7 +198,11 @@ def test_stores_without_the_index_get_it_in_the_migration(tmp_path, city_db):
         batch = [wire_entry("k1", store.keys.seal_public, t0 + dt.timedelta(minutes=i), name=f"NGUYEN VAN {i % 3}",
                             birth_date="1990-01-01", document="") for i in range(12)]
         store.ingest(batch, "k1")
-        store.engine.execute("DELETE FROM entry_index")
+        if city_db:  # PostgreSQL keeps the hashes in the entries' rows (migration 6)
+            store.engine.execute("UPDATE entries SET hash1 = NULL, hash2 = NULL, hash3 = NULL, hash4 = NULL")
+        else:
+            store.engine.execute("DELETE FROM entry_index")
+        assert index_hashes(store) == 0
         store.engine.execute("DELETE FROM schema_migrations WHERE version >= 2")
         assert store.engine.schema_version() == 1
     assert MIGRATIONS[1].version == 2
@@ -201,6 +212,7 @@ def test_stores_without_the_index_get_it_in_the_migration(tmp_path, city_db):
                    progress=lambda label, total: terminal_bar(total, label, stream=stream)) as store:
         found = trace(store, Person(name="nguyen van 1"), "2021-07-20T00:00:00.000Z", "2021-07-21T00:00:00.000Z", 0)
         assert [v["id"] for v in found.visits] == [e["id"] for e in batch[1::3]]
+        assert index_hashes(store) == 12 * 3  # name + birth, name + year, name
     drawn = stream.getvalue()  # the kiosk's tqdm bar (sync.progress): the count, and elapsed<remaining
     assert "indexing stored identities: 100%" in drawn and "12/12 [" in drawn and "<" in drawn, drawn
     engine = open_engine(data, city_db)
@@ -211,6 +223,30 @@ def test_stores_without_the_index_get_it_in_the_migration(tmp_path, city_db):
 
 
 # ---------------------------------------------------------------------------- retention
+def test_a_hash_matching_by_chance_costs_an_opening_not_a_wrong_answer(tmp_path, city_db):
+    """Another person's entry whose stored hash equals one the trace looks up (PostgreSQL keeps 8
+    bytes of each hash: two identifiers can share them) is opened and left out."""
+    with CityStore(tmp_path / "city", city_db, migrate=True) as store:
+        store.enroll("k1", VENUES)
+        key = store.keys.seal_public
+        mine = wire_entry("k1", key, NOW - dt.timedelta(hours=2), name="TRAN THI MAI", birth_date="1985-03-04")
+        other = wire_entry("k1", key, NOW - dt.timedelta(hours=5), name="PHAM VAN NAM", birth_date="1970-01-01")
+        store.ingest([mine, other], "k1")
+        person = Person(name="Trần Thị Mai", birth_date="1985-03-04")
+        looked_up = store.index.for_person(person)
+        if city_db:  # the other entry's first slot made to equal a hash the trace asks for
+            from city.storage.postgres import _slot
+            store.engine.execute("UPDATE entries SET hash1 = ? WHERE id = ?", [_slot(looked_up[0]), other["id"]])
+        else:
+            store.engine.execute("INSERT INTO entry_index (hash, at, entry_id) VALUES (?, ?, ?)",
+                                 [looked_up[0], utc_iso(parse_iso(other["at"])), other["id"]])
+        since, until = utc_iso(NOW - dt.timedelta(days=1)), utc_iso(NOW + dt.timedelta(minutes=1))
+        assert {row["id"] for row in store.engine.entries_by_hashes(looked_up, since, until)} == {mine["id"], other["id"]}
+        found = trace(store, person, since, until, 15)
+        assert [visit["id"] for visit in found.visits] == [mine["id"]]
+        assert found.opened == 2
+
+
 def test_retention_drops_whole_days_past_the_window_and_never_one_inside(tmp_path, city_db):
     with CityStore(tmp_path / "city", city_db, migrate=True, retention_days=21) as store:
         store.enroll("k1", VENUES)
@@ -232,7 +268,7 @@ def test_retention_drops_whole_days_past_the_window_and_never_one_inside(tmp_pat
         removed = store.purge(now=NOW + dt.timedelta(days=1))  # a day later: first_kept's day has gone
         assert removed == 1 and ids() == {e["id"] for e in recent}
         # the index went with it (two hashes an identity here: name + no birth date, name)
-        assert store.engine.query("SELECT COUNT(*) FROM entry_index") == [(6,)]
+        assert index_hashes(store) == 6
         if city_db:  # and their ids (PostgreSQL's entry_ids)
             assert store.engine.query("SELECT COUNT(*) FROM entry_ids") == [(3,)]
         assert store.purge(now=NOW + dt.timedelta(days=11)) == 0  # the day of NOW - 10 days is still inside

@@ -135,13 +135,14 @@ CREATE INDEX IF NOT EXISTS entry_index_at ON entry_index(at);
 CREATE INDEX IF NOT EXISTS entries_at ON entries(at);
 """
 
+# PostgreSQL's index rows lived here until migration 6 moved them into the entries' own rows; a
+# store upgraded from version 1 still fills it (index_existing_entries) for migration 6 to move
 POSTGRES_V2 = """
 CREATE TABLE IF NOT EXISTS entry_index (
     hash bytea NOT NULL,
     at timestamptz NOT NULL,
-    entry_id uuid NOT NULL,
-    PRIMARY KEY (hash, at, entry_id)
-) PARTITION BY RANGE (at);
+    entry_id uuid NOT NULL
+);
 """
 
 
@@ -208,12 +209,37 @@ CREATE INDEX IF NOT EXISTS entry_ids_at ON entry_ids (at);
 INSERT INTO entry_ids (id, at, kiosk_id) SELECT id, at, kiosk_id FROM entries ORDER BY id ON CONFLICT DO NOTHING;
 """
 
+# PostgreSQL: each entry's blind-index hashes in its own row, as 8-byte integers in four slots
+# (city.storage.postgres.HASH_SLOTS), each slot with its index, instead of four rows of a table of
+# their own: a quarter of the rows written and indexes of 8-byte keys (an entry's index cost the
+# database 35 µs of CPU an entry as rows, 21 µs as slots; 820 bytes as rows, 210 as slots).
+# The rows of entry_index move in (the first 8 bytes of each hash, in hash order) and it goes.
+POSTGRES_V6 = """
+ALTER TABLE entries ADD COLUMN IF NOT EXISTS hash1 bigint, ADD COLUMN IF NOT EXISTS hash2 bigint,
+                    ADD COLUMN IF NOT EXISTS hash3 bigint, ADD COLUMN IF NOT EXISTS hash4 bigint;
+DO $$ BEGIN
+    IF to_regclass('entry_index') IS NOT NULL THEN
+        UPDATE entries e SET hash1 = h[1], hash2 = h[2], hash3 = h[3], hash4 = h[4]
+        FROM (SELECT entry_id, at, array_agg(('x' || encode(substring(hash FROM 1 FOR 8), 'hex'))::bit(64)::bigint
+                                             ORDER BY hash) AS h
+              FROM entry_index GROUP BY entry_id, at) i
+        WHERE e.id = i.entry_id AND e.at = i.at;
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS entries_hash1 ON entries (hash1) WHERE hash1 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_hash2 ON entries (hash2) WHERE hash2 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_hash3 ON entries (hash3) WHERE hash3 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_hash4 ON entries (hash4) WHERE hash4 IS NOT NULL;
+DROP TABLE IF EXISTS entry_index;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "kiosks, entries, bundles, imports", SQLITE_V1, POSTGRES_V1),
     Migration(2, "blind index of identities", SQLITE_V2, POSTGRES_V2, index_existing_entries),
     Migration(3, "venues per kiosk, entries stored per kiosk and day", SQLITE_V3, POSTGRES_V3),
     # 4: the console's accounts and audit log (city.console.records)
     Migration(5, "every stored entry id in one table (PostgreSQL)", "", POSTGRES_V5),
+    Migration(6, "each entry's index hashes in its own row (PostgreSQL)", "", POSTGRES_V6),
 ]
 
 

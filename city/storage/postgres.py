@@ -1,8 +1,12 @@
 """The PostgreSQL engine (``kiosk-city --db postgresql://...``), psycopg 3 with a connection pool.
 
-- **Partitions.** ``entries`` and ``entry_index`` are partitioned by day on ``at``
-  (``entries_p20210720``...), made when the first entry of a day arrives; retention drops a
-  whole day's partitions (``DROP TABLE``), never a big ``DELETE``.
+- **Partitions.** ``entries`` is partitioned by day on ``at`` (``entries_p20210720``...), each
+  day made when its first entry arrives; retention drops a whole day (``DROP TABLE``), never a
+  big ``DELETE``.
+- **The blind index** lives in each entry's row: its hashes (:mod:`city.blind`) as 8-byte
+  integers in four slots ``hash1``..``hash4``, each slot indexed. Eight bytes of a keyed hash
+  can match another identifier's now and then; that costs a trace one more identity opened,
+  never a wrong answer (a trace keeps only the entries whose opened identity matches).
 - **Ingest** is one statement a batch (arrays in binary, ``unnest``): its ids go first into
   ``entry_ids``, one table keyed by id alone, with ``ON CONFLICT DO NOTHING``; the entries whose
   id went in are stored, with their index rows and the kiosk's count for the day (the daily
@@ -29,7 +33,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from city.storage.base import (HASH_BYTES, ROW_COLUMNS, Engine, EntryFilter, IndexedRow, KioskSession, MigrationContext,
+from city.storage.base import (ROW_COLUMNS, Engine, EntryFilter, IndexedRow, KioskSession, MigrationContext,
                                StoredBatch)
 from city.storage.migrations import MIGRATIONS
 from sync.wire import parse_iso, utc_iso
@@ -44,8 +48,9 @@ POOL_WAIT_SECONDS = 120.0
 MIGRATE_LOCK = 0x6B696F736B01
 PARTITION_LOCK = 0x6B696F736B02
 BUNDLE_LOCK = 0x6B696F736B03
-PARTITIONED = ("entries", "entry_index")
-_PARTITION_NAME = re.compile(r"^(entries|entry_index)_p(\d{8})$")
+PARTITIONED = ("entries",)
+_PARTITION_NAME = re.compile(r"^(entries|entry_index)_p(\d{8})$")  # (entry_index's: until migration 6)
+HASH_SLOTS = ("hash1", "hash2", "hash3", "hash4")  # an identity has at most four index hashes
 _SELECT = "SELECT seq, " + ", ".join(ROW_COLUMNS) + " FROM entries"
 _TYPES = {
     "id": "uuid", "kiosk_id": "text", "venue": "text", "at": "timestamptz", "clock_synced": "boolean",
@@ -54,27 +59,24 @@ _TYPES = {
 }
 _UNNEST = ", ".join(f"%b::{_TYPES[c]}[]" for c in ROW_COLUMNS)
 _COLUMNS = ", ".join(ROW_COLUMNS)
+_SLOTS = ", ".join(HASH_SLOTS)
+_SLOT_ARRAYS = ", ".join("%b::int8[]" for _ in HASH_SLOTS)
 # one statement stores a batch (rows with distinct ids): ids into entry_ids first (in id order, so
 # two batches sharing ids never wait on each other in a cycle), then the entries whose id went
-# in (in the batch's order: seq is arrival order), their index rows (each entry's hashes travel as
-# one bytea, cut here: a value an index row would cost the sender's CPU as much as a whole entry's
-# column) and the day's count. An id
-# new to entry_ids is new to entries (every stored entry has its row there), so the entries go in
+# in (in the batch's order: seq is arrival order) with their index hashes, and the day's count.
+# An id new to entry_ids is new to entries (every stored entry has its row there), so the entries go in
 # without ON CONFLICT's check of each row beforehand; should one be there all the same (written
 # by a program from before entry_ids), the batch is stored again with that check (_STORE_CHECKED)
 _STORE = f"""
 WITH batch AS (
-    SELECT * FROM unnest({_UNNEST}, %b::bytea[]) WITH ORDINALITY AS b({_COLUMNS}, hashes, n)
+    SELECT * FROM unnest({_UNNEST}, {_SLOT_ARRAYS}) WITH ORDINALITY AS b({_COLUMNS}, {_SLOTS}, n)
 ), gate AS (
     INSERT INTO entry_ids (id, at, kiosk_id) SELECT id, at, kiosk_id FROM batch ORDER BY id
     ON CONFLICT (id) DO NOTHING RETURNING id
 ), stored AS (
-    INSERT INTO entries ({_COLUMNS}) SELECT {_COLUMNS} FROM batch WHERE id IN (SELECT id FROM gate) ORDER BY n
+    INSERT INTO entries ({_COLUMNS}, {_SLOTS}) SELECT {_COLUMNS}, {_SLOTS} FROM batch
+    WHERE id IN (SELECT id FROM gate) ORDER BY n
     {{conflict}}RETURNING id, kiosk_id
-), indexed AS (
-    INSERT INTO entry_index (hash, at, entry_id)
-    SELECT substring(hashes FROM k * {HASH_BYTES} + 1 FOR {HASH_BYTES}), at, id
-    FROM batch, generate_series(0, length(hashes) / {HASH_BYTES} - 1) AS k WHERE id IN (SELECT id FROM stored)
 ), counted AS (
     INSERT INTO kiosk_days (kiosk_id, day, stored) SELECT kiosk_id, %s, count(*) FROM stored GROUP BY kiosk_id
     ON CONFLICT (kiosk_id, day) DO UPDATE SET stored = kiosk_days.stored + excluded.stored
@@ -84,6 +86,9 @@ SELECT id::text FROM stored
 _STORE, _STORE_CHECKED = _STORE.format(conflict=""), _STORE.format(conflict="ON CONFLICT DO NOTHING ")
 _INSERT_INDEX = ("INSERT INTO entry_index (hash, at, entry_id) SELECT * FROM unnest(%b::bytea[], %b::timestamptz[], "
                  "%b::uuid[]) ON CONFLICT DO NOTHING")
+# any slot (a hash of one kind never equals one of another but by chance: see the module's text)
+_BY_HASHES = (_SELECT + " WHERE (" + " OR ".join(f"{slot} = ANY(%s::int8[])" for slot in HASH_SLOTS)
+              + ") AND at >= %s AND at < %s ORDER BY seq")
 _OWNERS = "SELECT id::text, kiosk_id FROM entry_ids WHERE id = ANY(%s::uuid[])"
 _ENTRY_OWNERS = "SELECT id::text, kiosk_id FROM entries WHERE id = ANY(%s::uuid[])"  # every day: slow
 _SESSION = """SELECT k.id, ARRAY(SELECT venue FROM kiosk_venues v WHERE v.kiosk_id = k.id),
@@ -98,6 +103,18 @@ class _Foreign(Exception):
     def __init__(self, foreign: dict[str, str]):
         super().__init__(f"{len(foreign)} ids of another kiosk")
         self.foreign = foreign
+
+
+def _slot(digest: bytes) -> int:
+    """A blind-index hash as stored: its first 8 bytes, a signed integer (PostgreSQL's bigint)."""
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _slots(hashes: Sequence[tuple[bytes, ...]]) -> list[list[int | None]]:
+    """Each row's hashes (at most four) -> one array a slot, None where a row has fewer."""
+    if any(len(row) > len(HASH_SLOTS) for row in hashes):
+        raise ValueError(f"an entry has at most {len(HASH_SLOTS)} index hashes")
+    return [[_slot(row[k]) if k < len(row) else None for row in hashes] for k in range(len(HASH_SLOTS))]
 
 
 def _sql(text: str) -> str:
@@ -288,14 +305,12 @@ class PostgresEngine(Engine):
         self._ensure_days(instants)
         synced = ROW_COLUMNS.index("clock_synced")
         columns[synced] = [bool(value) for value in columns[synced]]
-        hashes = [b"".join(item.hashes) for item in rows]
-        if any(len(joined) != HASH_BYTES * len(item.hashes) for joined, item in zip(hashes, rows)):
-            raise ValueError(f"index hashes are {HASH_BYTES} bytes each")
+        slots = _slots([item.hashes for item in rows])
         with self._connection() as conn:
             try:
                 with conn.transaction():
                     # %b: the arrays travel in binary, without text escaping (a third of the CPU otherwise)
-                    stored = [row[0] for row in conn.execute(statement, [*columns, hashes, day])]
+                    stored = [row[0] for row in conn.execute(statement, [*columns, *slots, day])]
                     if len(stored) < len(rows):  # some were there: whose are they?
                         kept = set(stored)
                         others = [item for item in rows if item.id not in kept]
@@ -311,13 +326,13 @@ class PostgresEngine(Engine):
         return StoredBatch(stored, {})
 
     def insert_index(self, rows: Sequence[tuple[bytes, str, str]]) -> None:
+        """Into entry_index, which only a store upgraded from version 1 has, between migrations 2
+        and 6 (6 moves its rows into the entries' hash slots)."""
         if not rows:
             return
         hashes, instants, ids = zip(*rows)
-        moments = [_instant(at) for at in instants]
-        self._ensure_days(moments)
         with self._connection() as conn, conn.transaction():
-            conn.execute(_INSERT_INDEX, [list(hashes), moments, list(ids)])
+            conn.execute(_INSERT_INDEX, [list(hashes), [_instant(at) for at in instants], list(ids)])
 
     def count(self) -> int:
         return self._rows("SELECT COUNT(*) FROM entries")[0][0]
@@ -349,17 +364,9 @@ class PostgresEngine(Engine):
     def entries_by_hashes(self, hashes: Sequence[bytes], since: str, until: str) -> list[dict]:
         if not hashes:
             return []
-        low, high = _instant(since), _instant(until)
-        # two plain lookups rather than one join: the planner cannot know how few entries a hash
-        # has, and a join may then read every partition of the range (seconds at 10 M entries)
-        found = self._rows("SELECT DISTINCT entry_id, at FROM entry_index WHERE hash = ANY(%s) AND at >= %s AND at < %s",
-                           [list(hashes), low, high])
-        if not found:
-            return []
-        wanted = {(str(entry_id), at) for entry_id, at in found}
-        rows = self._rows(_SELECT + " WHERE id = ANY(%s::uuid[]) AND at >= %s AND at <= %s ORDER BY seq",
-                          [[entry_id for entry_id, _ in wanted], min(at for _, at in wanted), max(at for _, at in wanted)])
-        return [_entry(row) for row in rows if (str(row[1]), row[4]) in wanted]
+        wanted = sorted({_slot(digest) for digest in hashes})
+        rows = self._rows(_BY_HASHES, [wanted] * len(HASH_SLOTS) + [_instant(since), _instant(until)])
+        return [_entry(row) for row in rows]
 
     def entries_at_venue(self, venue: str, since: str, until: str) -> list[dict]:
         sql = _SELECT + " WHERE venue = %s AND at >= %s AND at < %s ORDER BY seq"
