@@ -631,7 +631,7 @@ def run_engine(engine: str, work: Path, args, report: dict, today: dt.date, clus
             for run, kiosks in enumerate(args.kiosks):
                 result = http_load(store, server, kiosks, args.http_entries, run, today,
                                    cluster.pid() if cluster and db else None)
-                col[f"http {kiosks}"] = result
+                col[f"http {run}"] = result  # by run: the same number of kiosks may run again
                 say(f"HTTP, {kiosks} kiosks: {result.rate:,.0f} entries/s, p95 {_pct(result.latencies, .95):.2f} s, "
                     f"{result.errors} errors, exactly once: {result.exactly_once}")
             col["race"] = race(store, server, second)
@@ -669,8 +669,8 @@ def print_report(report: dict, args) -> None:
 
     add("bulk ingest (in-process, 2 processes), district 0", lambda c: c.get("bulk 1M", "-"))
     add("bulk ingest, the other districts", lambda c: c.get("bulk rest", "-"))
-    for kiosks in args.kiosks:
-        def http(c, k=kiosks):
+    for run, kiosks in enumerate(args.kiosks):
+        def http(c, k=run):
             r = c.get(f"http {k}")
             if r is None:
                 return "-"
@@ -678,7 +678,7 @@ def print_report(report: dict, args) -> None:
                     f"max {max(r.latencies):.2f} s, {r.errors} err, once: {'yes' if r.exactly_once else 'NO'}")
         add(f"HTTP ingest, {kiosks} kiosks x batches of {HTTP_BATCH}", http)
 
-        def cpu(c, k=kiosks):
+        def cpu(c, k=run):
             r = c.get(f"http {k}")
             if r is None or not r.cpu:
                 return "-"
