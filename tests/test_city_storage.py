@@ -223,6 +223,44 @@ def test_stores_without_the_index_get_it_in_the_migration(tmp_path, city_db):
 
 
 # ---------------------------------------------------------------------------- retention
+def test_a_postgresql_store_with_index_rows_gets_them_moved_into_its_entries(tmp_path, city_db):
+    """A store of the version before 6 (four rows of the day-partitioned entry_index an entry):
+    migration 6 moves the hashes into each entry's slots, drops the table, and a trace finds the
+    same visits."""
+    if not city_db:
+        pytest.skip("SQLite keeps entry_index")
+    data = tmp_path / "city"
+    days = [NOW - dt.timedelta(days=d) for d in (0, 2)]
+    with CityStore(data, city_db, migrate=True) as store:
+        store.enroll("k1", VENUES)
+        key = store.keys.seal_public
+        batch = [wire_entry("k1", key, days[i % 2] - dt.timedelta(minutes=i), name=f"LE VAN {i % 3}",
+                            birth_date="1988-02-03", document=f"00108800{i:04d}") for i in range(12)]
+        store.ingest(batch, "k1")
+        rows = [(digest, parse_iso(entry["at"]), entry["id"]) for entry in batch
+                for digest in store.index_sealed(base64.b64decode(entry["identity"]))]
+        assert len(rows) == 12 * 4
+        engine = store.engine
+        engine.execute("UPDATE entries SET hash1 = NULL, hash2 = NULL, hash3 = NULL, hash4 = NULL")
+        engine.execute("CREATE TABLE entry_index (hash bytea NOT NULL, at timestamptz NOT NULL, entry_id uuid NOT NULL, "
+                       "PRIMARY KEY (hash, at, entry_id)) PARTITION BY RANGE (at)")
+        for day in {moment.date() for moment in days}:
+            after = day + dt.timedelta(days=1)
+            engine.execute(f"CREATE TABLE entry_index_p{day:%Y%m%d} PARTITION OF entry_index "
+                           f"FOR VALUES FROM ('{day}T00:00:00Z') TO ('{after}T00:00:00Z')")
+        for row in rows:
+            engine.execute("INSERT INTO entry_index VALUES (?, ?, ?)", list(row))
+        engine.execute("DELETE FROM schema_migrations WHERE version >= 6")
+    with CityStore(data, city_db, migrate=True) as store:
+        assert store.engine.query("SELECT to_regclass('entry_index')") == [(None,)]
+        assert index_hashes(store) == 12 * 4
+        since, until = utc_iso(NOW - dt.timedelta(days=3)), utc_iso(NOW + dt.timedelta(minutes=1))
+        found = trace(store, Person(name="Lê Văn 1", birth_date="1988-02-03"), since, until, 0)
+        assert sorted(v["id"] for v in found.visits) == sorted(e["id"] for e in batch[1::3])
+        by_document = trace(store, Person(document="001088000004"), since, until, 0)
+        assert [v["id"] for v in by_document.visits] == [batch[4]["id"]]
+
+
 def test_a_hash_matching_by_chance_costs_an_opening_not_a_wrong_answer(tmp_path, city_db):
     """Another person's entry whose stored hash equals one the trace looks up (PostgreSQL keeps 8
     bytes of each hash: two identifiers can share them) is opened and left out."""
