@@ -16,6 +16,8 @@ from kiosk.demo.visitors import Visitor, frames_for
 def replay_camera(visitors: Sequence[Visitor], *, fps: float = 30.0, gap_frames: int = 2,
                   size: tuple[int, int] = (640, 480), realtime: bool = False) -> Camera:
     frames = frames_for(visitors, size=size, gap_frames=gap_frames)
+    if realtime:  # paced like a live camera: every scene drawn before it starts
+        frames.render_all()
     return Camera(ReplaySource(frames=frames, fps=fps, realtime=realtime, loop=False))
 
 

@@ -195,7 +195,8 @@ def empty_frame(size: tuple[int, int] = (640, 480), seed: int = 0) -> np.ndarray
 class VisitorFrames(Sequence):
     """The replay of a queue of visitors: each visitor's frame held for ``hold_frames``, empty
     frames between visitors. Frames are rendered when first asked for (one visitor at a time),
-    so a simulation of thousands of visitors starts at once and holds one image in memory.
+    so a simulation of thousands of visitors starts at once and holds one image in memory;
+    :meth:`render_all` draws them all beforehand instead (for a replay paced in real time).
     """
 
     def __init__(self, visitors: Sequence[Visitor], *, size: tuple[int, int] = (640, 480),
@@ -212,6 +213,19 @@ class VisitorFrames(Sequence):
             position += visitor.hold_frames + gap_frames
         self._length = position
         self._cached: tuple[int, np.ndarray] | None = None
+        self._rendered: dict[int, np.ndarray] = {}
+
+    def render_all(self) -> None:
+        """Draw every visitor's frame now: a camera paced in real time would otherwise lose the
+        frames that go by while a dense code is drawn (a quarter of a second for a SMART Health
+        Card's), and a live camera never waits for the scene."""
+        for n in range(len(self.visitors)):
+            self._rendered[n] = self._render(n)
+
+    def _render(self, n: int) -> np.ndarray:
+        visitor = self.visitors[n]
+        rng = random.Random(self.seed * 1_000_003 + n)
+        return render_frame(visitor.text, size=self.size, dark=visitor.dark, rng=rng)
 
     def __len__(self) -> int:
         return self._length
@@ -228,10 +242,10 @@ class VisitorFrames(Sequence):
         n = bisect.bisect_right(self._starts, index) - 1
         if n < 0 or index >= self._starts[n] + self.visitors[n].hold_frames:
             return self.empty
+        if n in self._rendered:
+            return self._rendered[n]
         if self._cached is None or self._cached[0] != n:
-            visitor = self.visitors[n]
-            rng = random.Random(self.seed * 1_000_003 + n)
-            self._cached = (n, render_frame(visitor.text, size=self.size, dark=visitor.dark, rng=rng))
+            self._cached = (n, self._render(n))
         return self._cached[1]
 
 
