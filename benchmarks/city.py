@@ -280,7 +280,7 @@ class Server:
             try:
                 if requests.get(self.url + "/v1/health", timeout=2).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or up but not answering yet
                 time.sleep(0.1)
             if self.proc.poll() is not None:
                 break

@@ -200,7 +200,7 @@ def served(tmp_path_factory):
             try:
                 requests.get(url + "/v1/health", timeout=1)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or up but not answering yet
                 time.sleep(0.05)
         yield url, (state / "city-token").read_text().strip(), proc
     finally:

@@ -277,7 +277,7 @@ def test_serve_answers_on_the_given_address_and_makes_its_keys(tmp_path, city_db
             try:
                 health = requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).json()
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or up but not answering yet
                 time.sleep(0.1)
         assert health and health["ok"] and health["protocol"] == 1
         assert (tmp_path / "city" / "keys" / "bundle.pub").exists()
@@ -303,7 +303,7 @@ def test_serve_workers_each_accept_on_a_socket_of_their_own(tmp_path):
             try:
                 if requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or up but not answering yet
                 time.sleep(0.1)
 
         def sockets_of(worker: psutil.Process, status: str) -> set[str]:

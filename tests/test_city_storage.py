@@ -350,7 +350,7 @@ def _wait_up(port: int, proc: subprocess.Popen) -> None:
         try:
             requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or up but not answering yet
             time.sleep(0.1)
     raise AssertionError("the server did not start")
 
