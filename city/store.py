@@ -278,10 +278,10 @@ class CityStore:
             raise
         self._signed_at: dict[str, tuple[str, bundles.Bundle]] = {}  # kind -> (ETag, bundle) last served
         self._stats_lock = threading.Lock()
-        # one batch at a time per process checks its entries and opens its identities: the
-        # threads of a busy server doing it at once only hand the GIL back and forth (each
-        # sealed box's opening lets it go), which cost 30 µs of CPU an entry more at 8 threads
-        self._preparing = threading.Lock()
+        # one batch at a time per process opens its identities: the threads of a busy server
+        # doing it at once only hand the GIL back and forth (each sealed box's opening lets it
+        # go), which cost 30 µs of CPU an entry more at 8 threads
+        self._opening = threading.Lock()
         self._touched: dict[str, float] = {}
         self.stats = {"batches": 0, "entries_stored": 0, "entries_duplicate": 0, "entries_expired": 0,
                       "ingest_seconds": 0.0}
@@ -384,9 +384,10 @@ class CityStore:
         if len(entries) > MAX_BATCH_ENTRIES:
             raise InvalidBatch(f"entries: more than {MAX_BATCH_ENTRIES} in one batch")
         now = dt.datetime.now(dt.timezone.utc)
-        with self._preparing:
-            rows, indexes, new_rows, expired = self._prepare(entries, kiosk_id, via, venues, now)
-        outcome = self.engine.store_batch(new_rows, utc_iso(now)[:10])
+        if venues is _LOOK_UP:
+            venues = self.venues_of(kiosk_id) if kiosk_id is not None else None
+        rows, indexes, new_rows, expired = self._prepare(entries, kiosk_id, via, venues, now)
+        outcome = self.engine.store_batch(new_rows, now.date().isoformat())
         if outcome.foreign:
             self._refuse([], outcome.foreign, indexes, rows)
         stored = len(outcome.stored)
@@ -401,14 +402,12 @@ class CityStore:
             self.stats["ingest_seconds"] += seconds
         return IngestResult(acked=acked, stored=stored, duplicates=duplicates, seconds=seconds, expired=expired)
 
-    def _prepare(self, entries: list, kiosk_id: str | None, via: str, venues: Any,
+    def _prepare(self, entries: list, kiosk_id: str | None, via: str, venues: frozenset[str] | None,
                  now: dt.datetime) -> tuple[list[tuple], list[int], list[IndexedRow], int]:
-        """A batch's CPU work before the database: each entry checked, each identity opened and
+        """A batch's work before it is stored: each entry checked, each identity opened and
         indexed. Returns the valid rows, their places in the batch, the rows to store, and how
         many were older than the window; raises :class:`InvalidBatch`."""
         rows, indexes, refused = [], [], []
-        if venues is _LOOK_UP:
-            venues = self.venues_of(kiosk_id) if kiosk_id is not None else None
         latest = utc_iso(now + MAX_FUTURE)
         for index, entry in enumerate(entries):
             row, problem = validate_entry(entry, kiosk_id, latest, venues)
@@ -424,14 +423,15 @@ class CityStore:
         kept_from = utc_iso(start) if start is not None else ""
         received = utc_iso(now)
         new_rows, seen, expired = [], set(), 0
-        for row in rows:
-            if row[0] in seen:
-                continue
-            seen.add(row[0])
-            if row[3] < kept_from:
-                expired += 1
-                continue
-            new_rows.append(IndexedRow((*row, received, via), self.index_sealed(row[11])))
+        with self._opening:
+            for row in rows:
+                if row[0] in seen:
+                    continue
+                seen.add(row[0])
+                if row[3] < kept_from:
+                    expired += 1
+                    continue
+                new_rows.append(IndexedRow((*row, received, via), self.index_sealed(row[11])))
         return rows, indexes, new_rows, expired
 
     @staticmethod
