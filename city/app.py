@@ -39,9 +39,10 @@ MAX_HEARTBEAT_BYTES = 64 * 1024
 # of `{}` (5.6 million objects, ~500 MB once parsed) does not
 MAX_BATCH_VALUES = 40 * MAX_BATCH_ENTRIES
 MAX_HEARTBEAT_VALUES = MAX_HEARTBEAT_BYTES  # 64 KiB cannot hold many: the size bounds it
-# batches a worker process ingests at once: opening identities and hashing is CPU work under one
-# GIL, so more threads only take turns at it, and at 40 (the threadpool's size) the turns alone
-# cost CPU of their own; the others wait their turn (first come, first served), holding no thread
+# batches a worker process ingests at once: one at a time opens its identities (CityStore's lock)
+# while others are checked or written through the pool's connections; more threads would only
+# wait, each holding one of the threadpool's 40; the others wait their turn (first come, first
+# served), holding no thread
 INGEST_THREADS = 8
 DAILY_QUOTA = 100_000  # entries one kiosk may have stored per UTC day (a gate admits ~30 000 in 16 h)
 # how `kiosk-city serve` tells each worker process what to open (JSON: data, db, retention_days)
@@ -120,8 +121,9 @@ def create_app(store: CityStore, max_batch_bytes: int = MAX_BATCH_BYTES, *, clos
     429 (None or 0: no quota).
 
     Database work runs in the threadpool (never on the event loop), so a slow write or a
-    trace never holds up other requests. At start every database connection is opened. With a retention window, a thread removes expired
-    entries at start and every hour while the app runs (its lifespan).
+    trace never holds up other requests. At start every database connection is opened. With a
+    retention window, a thread removes expired entries at start and every hour while the app runs
+    (its lifespan).
     """
 
     @contextlib.asynccontextmanager

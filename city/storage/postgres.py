@@ -9,14 +9,14 @@
   never a wrong answer (a trace keeps only the entries whose opened identity matches).
 - **Ingest** is one statement a batch (arrays in binary, ``unnest``): its ids go first into
   ``entry_ids``, one table keyed by id alone, with ``ON CONFLICT DO NOTHING``; the entries whose
-  id went in are stored, with their index rows and the kiosk's count for the day (the daily
+  id went in are stored, with their index hashes, and the kiosk's count for the day (the daily
   quota), all in one transaction. A partition's key must hold ``at``, so the partitions alone
   could tell an id already stored only by looking into every day; ``entry_ids`` tells it with
   one lookup. The same batch reaching two worker processes at once is stored once: the second
   waits for the first's commit, then skips every row. Retention removes ``entry_ids`` rows in
   bounded batches after dropping the days they belong to.
 - **Reads** are short statements; listings page by ``seq`` (arrival order), so a long listing
-  holds no transaction open. A trace reads the index by hash and the entries by (venue, at),
+  holds no transaction open. A trace reads the entries by their hash slots and by (venue, at),
   each pruned to the days it asks for.
 - **Migrations** run under an advisory lock: several processes starting at once apply them once.
 """
@@ -49,7 +49,7 @@ MIGRATE_LOCK = 0x6B696F736B01
 PARTITION_LOCK = 0x6B696F736B02
 BUNDLE_LOCK = 0x6B696F736B03
 PARTITIONED = ("entries",)
-_PARTITION_NAME = re.compile(r"^(entries|entry_index)_p(\d{8})$")  # (entry_index's: until migration 6)
+_PARTITION_NAME = re.compile(r"^entries_p(\d{8})$")
 HASH_SLOTS = ("hash1", "hash2", "hash3", "hash4")  # an identity has at most four index hashes
 _SELECT = "SELECT seq, " + ", ".join(ROW_COLUMNS) + " FROM entries"
 _TYPES = {
@@ -379,13 +379,12 @@ class PostgresEngine(Engine):
         rows = self._rows("""SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                              JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY(%s)""", [list(PARTITIONED)])
         expired = sorted(name for (name,) in rows
-                         if (m := _PARTITION_NAME.match(name)) and dt.datetime.strptime(m.group(2), "%Y%m%d").date()
+                         if (m := _PARTITION_NAME.match(name)) and dt.datetime.strptime(m.group(1), "%Y%m%d").date()
                          + dt.timedelta(days=1) <= last_day)
         for name in expired:
             with self._connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK])
-                if name.startswith("entries_"):
-                    removed += conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
+                removed += conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
                 conn.execute(f"DROP TABLE IF EXISTS {name}")
         with self._days_lock:
             self._days = {day for day in self._days if day >= last_day}
