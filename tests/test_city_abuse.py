@@ -13,8 +13,6 @@ import json
 import os
 import resource
 import socket
-import subprocess
-import sys
 import time
 import unicodedata
 import uuid
@@ -28,6 +26,8 @@ from city.embedded import start_server
 from kiosk.model import Credential, Kind, Status
 from sync.seal import seal
 from sync.wire import STATUSES, utc_iso
+
+from serving_helpers import free_port, serve, wait_up
 
 VENUES = ["Chợ Bến Thành", "Office B"]
 
@@ -171,12 +171,6 @@ def test_nan_and_numbers_too_long_to_read_are_400(city, kiosk):
 
 
 # ---------------------------------------------------------------------------- a server in its own process
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _limit_files(limit: int):
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
@@ -192,16 +186,9 @@ def served(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     assert kiosk_city_main(["enroll", "k", "--data", str(data), "--url", url, "--state", str(state)]) == 0
     log = data.parent / "serve.log"
-    proc = subprocess.Popen([sys.executable, "-m", "city.cli", "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}",
-                             "--log-level", "warning", "--client-timeout", "2"],
-                            stdout=subprocess.DEVNULL, stderr=log.open("wb"), preexec_fn=_limit_files(256))
+    proc = serve(data, port, "--client-timeout", "2", stderr=log.open("wb"), preexec_fn=_limit_files(256))
     try:
-        for _ in range(200):
-            try:
-                requests.get(url + "/v1/health", timeout=1)
-                break
-            except (requests.ConnectionError, requests.Timeout):  # not up yet, or up but not answering yet
-                time.sleep(0.05)
+        wait_up(port, proc, log)
         yield url, (state / "city-token").read_text().strip(), proc
     finally:
         proc.terminate()

@@ -7,8 +7,6 @@ import json
 import os
 import socket
 import stat
-import subprocess
-import sys
 import time
 import uuid
 
@@ -20,6 +18,7 @@ from sync.seal import seal
 from city.cli import main as kiosk_city_main
 from city.embedded import start_server
 from city.trace import normalise_name
+from serving_helpers import free_port, serve, wait_up
 from sync_helpers import kiosk, kiosk_city
 
 
@@ -265,20 +264,10 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
 
 
 def test_serve_answers_on_the_given_address_and_makes_its_keys(tmp_path, city_db):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "city.cli", "serve", "--data", str(tmp_path / "city"),
-                             "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port = free_port()
+    proc = serve(tmp_path / "city", port)
     try:
-        health = None
-        for _ in range(100):
-            try:
-                health = requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).json()
-                break
-            except (requests.ConnectionError, requests.Timeout):  # not up yet, or up but not answering yet
-                time.sleep(0.1)
+        health = wait_up(port, proc)
         assert health and health["ok"] and health["protocol"] == 1
         assert (tmp_path / "city" / "keys" / "bundle.pub").exists()
     finally:
@@ -291,20 +280,11 @@ def test_serve_workers_each_accept_on_a_socket_of_their_own(tmp_path):
     connecting at once are spread over both, not all taken by whichever worker woke first."""
     import psutil
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "city.cli", "serve", "--data", str(tmp_path / "city"),
-                             "--listen", f"127.0.0.1:{port}", "--log-level", "warning", "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port = free_port()
+    proc = serve(tmp_path / "city", port, "--workers", "2")
     kiosks: list[socket.socket] = []
     try:
-        for _ in range(300):
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):  # not up yet, or up but not answering yet
-                time.sleep(0.1)
+        wait_up(port, proc)
 
         def sockets_of(worker: psutil.Process, status: str) -> set[str]:
             return {os.readlink(f"/proc/{worker.pid}/fd/{c.fd}") for c in worker.net_connections("tcp")

@@ -8,12 +8,9 @@ import datetime as dt
 import io
 import json
 import random
-import socket
 import sqlite3
-import subprocess
 import sys
 import threading
-import time
 import unicodedata
 import uuid
 
@@ -27,6 +24,8 @@ from city.trace import Person, trace
 from sync.progress import progress as terminal_bar
 from sync.seal import seal
 from sync.wire import parse_iso, utc_iso
+
+from serving_helpers import free_port, serve, wait_up
 
 NOW = dt.datetime.now(dt.timezone.utc)
 VENUES = ["Office A", "Market"]
@@ -331,30 +330,6 @@ def test_a_paused_listing_holds_no_read_transaction(tmp_path):
 
 
 # ---------------------------------------------------------------------------- two processes, one batch
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _serve(data, port: int, *options: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "city.cli", "serve", "--data", str(data),
-                             "--listen", f"127.0.0.1:{port}", "--log-level", "warning", *options],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _wait_up(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=1)
-            return
-        except (requests.ConnectionError, requests.Timeout):  # not up yet, or up but not answering yet
-            time.sleep(0.1)
-    raise AssertionError("the server did not start")
-
-
 @pytest.mark.slow
 def test_the_same_batch_raced_to_two_serve_processes_is_stored_once_and_acked_by_both(tmp_path, city_db):
     """Two `serve` processes on one database (one of them with two workers), the same batch sent
@@ -365,11 +340,11 @@ def test_the_same_batch_raced_to_two_serve_processes_is_stored_once_and_acked_by
         seal_key = store.keys.seal_public
         expired = wire_entry("k1", seal_key, NOW - dt.timedelta(days=40), name="LONG AGO")
         assert store.ingest([expired], "k1").stored == 1  # this store keeps everything
-    ports = [_free_port(), _free_port()]
-    procs = [_serve(data, ports[0], "--workers", "2"), _serve(data, ports[1], "--retention-days", "21")]
+    ports = [free_port(), free_port()]
+    procs = [serve(data, ports[0], "--workers", "2"), serve(data, ports[1], "--retention-days", "21")]
     try:
         for port, proc in zip(ports, procs):
-            _wait_up(port, proc)
+            wait_up(port, proc)
         sent: set[str] = set()
         statuses: list[int] = []
         session = [requests.Session(), requests.Session()]
@@ -486,10 +461,10 @@ def test_serve_opens_every_pooled_connection_at_start(tmp_path, postgres_cluster
     url = postgres_cluster.new_database()
     data = tmp_path / "city"
     CityStore(data, url, migrate=True).close()
-    port = _free_port()
-    proc = _serve(data, port, "--db", url)
+    port = free_port()
+    proc = serve(data, port, "--db", url)
     try:
-        _wait_up(port, proc)
+        wait_up(port, proc)
         with psycopg.connect(url) as conn:
             others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                                   " AND pid <> pg_backend_pid()").fetchone()[0]

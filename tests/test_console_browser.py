@@ -14,11 +14,9 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,6 +26,7 @@ from city.cli import main as city_main
 from city.enroll import enroll_kiosk
 from city.store import CityStore
 from console_helpers import BROWSER_ARGS, CHROMIUM, PASSWORD, focusable, tab_through, unlabelled_controls
+from serving_helpers import free_port, serve, wait_up
 from sync_helpers import NAMES, fill_journal, kiosk, load, write_config
 
 pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM),
@@ -35,12 +34,6 @@ pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exist
 
 VENUE = "Chợ Bến Thành"
 ACCOUNTS = {"ana": "admin", "tuan": "tracer", "vy": "viewer", "khoa": "viewer"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +57,9 @@ def city(tmp_path_factory):
         fill_journal(config, 1, start=index, at=start + dt.timedelta(minutes=minutes))
     log_path = root / "serve.log"
     with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "city.cli", "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}",
-             "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT)
+        server = serve(data, port, log_level="debug", stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/v1/health", timeout=2).read()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.1)
+        wait_up(port, server, log_path)
         synced = kiosk("sync", "--once", "--config", str(config_path))
         assert synced.returncode == 0, synced.stderr
         day = start.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()  # the city's day of the visits
