@@ -260,7 +260,7 @@ def cmd_serve(args) -> int:
     )
     if args.workers == 1:
         uvicorn.run("city.app:app_from_environment", **options)
-    else:  # each worker on a socket of its own (SO_REUSEPORT): the kernel spreads the kiosks evenly
+    else:  # each worker on a socket of its own (SO_REUSEPORT): the kernel spreads the kiosks
         run_workers(uvicorn.Config("city.app:app_from_environment", **options))
     return 0
 
