@@ -22,7 +22,7 @@ from typing import Any
 from kiosk.errors import ConfigError
 from sync.content import RecoveryRules, TestRules, VaccinationRules, rule_problems
 from kiosk.plugins import CAMERAS, FORMATS, PIN_FACTORIES, SCREENS
-from sync.schema import build, opt, resolve_path
+from sync.schema import build, opt
 from sync.wire import text_problem
 
 # accepted unless the config says otherwise: the built-in formats (a plug-in's is accepted when named)

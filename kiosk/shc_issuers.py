@@ -160,7 +160,7 @@ def add_shc_issuer(trust: "TrustStore", iss: str, directory: str | Path) -> ShcI
 
 def add_config_issuers(trust: "TrustStore", section: "TrustSection", base: Path) -> None:
     """Trust every ``[[trust.shc_issuers]]`` of the config; relative dirs are from the config's folder."""
-    from kiosk.config import resolve_path
+    from sync.schema import resolve_path
 
     for entry in section.shc_issuers:
         if not entry.dir:

@@ -40,12 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import Config, resolve_path
+from kiosk.config import Config
 from kiosk.errors import ConfigError
 from kiosk.journal import Journal, utc_iso
 from sync import PROTOCOL_VERSION
 from sync.bundles import KINDS, MAX_BUNDLE_BYTES, BundleStore, issued_instant
 from sync.errors import AuthError, BatchRefused, BundleError, SyncError, TransientError
+from sync.schema import resolve_path
 from sync.wire import loads, parse_time, to_wire
 
 log = logging.getLogger("kiosk.sync")

@@ -14,7 +14,7 @@ from city.app import create_app
 from city.cli import main as city_main
 from city.console import messages
 from city.console.pages import ConsoleSettings
-from city.console.records import AccountError, ConsoleRecords
+from city.console.records import AccountError
 from city.console.vietnamese import matches, sort_key
 from city.store import CityStore
 from sync import seal

@@ -25,7 +25,7 @@ from kiosk.formats import dcc_schema
 from kiosk.formats.base import VerifyContext
 from kiosk.formats.eu_dcc import FORMAT
 from kiosk.demo.issuing.dcc import DccIssuer
-from kiosk.model import Identity, Kind, Status
+from kiosk.model import Kind, Status
 from kiosk.policy import SCHEMA_FLAG, Policy
 from kiosk.reasons import MESSAGES
 from kiosk.valuesets import NAMES, VALUESET_DIR, shipped

@@ -10,7 +10,6 @@ exactly the journal's entries, each once.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess

@@ -357,7 +357,7 @@ def check_trust_list(state: _State) -> str:
         raise Skip("no signed formats accepted (policy.accept_formats): no trust list needed")
     now = dt.datetime.now(dt.timezone.utc)
     if config.trust.trust_list:
-        from kiosk.config import resolve_path
+        from sync.schema import resolve_path
 
         base = Path(config.source).resolve().parent if config.source else Path.cwd()
         path = resolve_path(config.trust.trust_list, base)
