@@ -283,3 +283,41 @@ def test_vietnamese_dictionary_order_and_search_without_diacritics():
     assert sorted(["má", "mà", "ma", "mạ", "mả", "mã"], key=sort_key) == ["ma", "mà", "mả", "mã", "má", "mạ"]
     assert matches("nguyen van an", "Nguyễn Văn  An") and matches("DANG", "Đặng Thu Hà")
     assert not matches("nguyen van anh", "Nguyễn Văn An")
+
+
+def test_a_page_at_work_never_holds_up_the_kiosks_uploads(tmp_path, monkeypatch):
+    """A page's work (a trace, the fleet's counts, a password's hash) runs in the threadpool: here
+    the fleet page is held half-way, and the same server still answers the kiosks' API."""
+    import threading
+
+    import httpx
+
+    from city.console import listing
+    from city.console.records import ConsoleRecords
+    from city.embedded import start_server
+
+    entered, release = threading.Event(), threading.Event()
+    real = listing.kiosk_venues
+
+    def held(store):
+        entered.set()
+        release.wait(60)
+        return real(store)
+
+    monkeypatch.setattr(listing, "kiosk_venues", held)
+    with start_server(tmp_path / "city") as server:
+        add_accounts(ConsoleRecords(server.store.engine))
+        answers = []
+        with httpx.Client(base_url=server.url, timeout=90) as web:
+            assert sign_in(web, "vy").status_code == 303
+            page = threading.Thread(target=lambda: answers.append(web.get("/console/kiosks")))
+            page.start()
+            try:
+                assert entered.wait(30), "the fleet page never started"
+                health = httpx.get(server.url + "/v1/health", timeout=10)  # times out if the loop is held
+                assert health.status_code == 200 and health.json()["ok"]
+                assert not answers  # the page is still at work
+            finally:
+                release.set()
+                page.join(60)
+        assert answers and answers[0].status_code == 200

@@ -2,7 +2,8 @@
 
 Every page goes through :meth:`Console.page`, which reads the session, checks the account
 (enabled, same generation) and its role, re-signs the cookie (the idle timer) and sets the
-security headers. Every POST must carry the session's CSRF token. Trace queries come by POST
+security headers. A page's work runs in the threadpool, never on the event loop that serves the
+kiosks' uploads. Every POST must carry the session's CSRF token. Trace queries come by POST
 only, so no identity is ever in a URL (nor in the access log, which logs URLs).
 """
 
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from city.console import listing, messages
@@ -165,16 +167,26 @@ class Console:
 
         def page(method: str, path: str, name: str | None, signed_in: bool = True):
             def register(handler: Callable):
-                async def endpoint(request: Request):
+                def answer(ctx: Ctx, form: Any) -> Response:
                     try:
-                        ctx = self.ctx(request, name, signed_in=signed_in)
                         if method == "POST":
-                            form = await request.form(max_part_size=MAX_UPLOAD)
                             self.check_csrf(ctx, form)
-                            return await handler(ctx, form)
-                        return await handler(ctx)
+                            return handler(ctx, form)
+                        return handler(ctx)
                     except Refused as refused:
                         return refused.response
+
+                async def endpoint(request: Request):
+                    # the session's account, then the page, in the threadpool: they read the
+                    # database (a trace, the kiosks' counts) or hash a password, and the event
+                    # loop must go on serving the kiosks' uploads meanwhile. The form is read
+                    # (on the loop) only once the session may post.
+                    try:
+                        ctx = await run_in_threadpool(self.ctx, request, name, signed_in=signed_in)
+                    except Refused as refused:
+                        return refused.response
+                    form = await request.form(max_part_size=MAX_UPLOAD) if method == "POST" else None
+                    return await run_in_threadpool(answer, ctx, form)
 
                 router.add_api_route(path, endpoint, methods=[method], include_in_schema=False)
                 return handler
@@ -182,13 +194,13 @@ class Console:
             return register
 
         @page("GET", "/", None, signed_in=False)
-        async def sign_in_form(ctx: Ctx):
+        def sign_in_form(ctx: Ctx):
             if ctx.user is not None:
                 return self.finish(ctx, RedirectResponse("/console/kiosks", status_code=303))
             return self.render(ctx, "signin.html", {})
 
         @page("POST", "/", None, signed_in=False)
-        async def sign_in(ctx: Ctx, form):
+        def sign_in(ctx: Ctx, form):
             name = str(form.get("name") or "").strip()[:64]
             password = str(form.get("password") or "")
             address = self.address(ctx.request)
@@ -211,13 +223,13 @@ class Console:
             return self.finish(ctx, RedirectResponse("/console/kiosks", status_code=303))
 
         @page("POST", "/signout", None)
-        async def sign_out(ctx: Ctx, form):
+        def sign_out(ctx: Ctx, form):
             self.records.audit(ctx.user.name, "sign-out", self.address(ctx.request))
             ctx.session = self.sessions.new()
             return self.finish(ctx, RedirectResponse("/console/", status_code=303))
 
         @page("GET", "/lang/{code}", None, signed_in=False)
-        async def language(ctx: Ctx):
+        def language(ctx: Ctx):
             code = ctx.request.path_params["code"]
             back = ctx.request.query_params.get("next", "/console/")
             if not back.startswith("/console/") or "//" in back:
@@ -229,7 +241,7 @@ class Console:
             return response
 
         @page("GET", "/kiosks", "kiosks")
-        async def kiosks(ctx: Ctx):
+        def kiosks(ctx: Ctx):
             venue = ctx.request.query_params.get("venue", "")
             venues = listing.kiosk_venues(self.store)
             shown_venues = {k: ", ".join(sorted(v, key=sort_key)) for k, v in venues.items()}
@@ -241,27 +253,27 @@ class Console:
                 "counts": counts, "refresh": 30})
 
         @page("GET", "/entries", "entries")
-        async def entries(ctx: Ctx):
+        def entries(ctx: Ctx):
             return self.render(ctx, "entries.html", self.entries_page(ctx))
 
         @page("GET", "/trace", "trace")
-        async def trace_form(ctx: Ctx):
+        def trace_form(ctx: Ctx):
             return self.render(ctx, "trace.html", {"query": self.default_query(), "result": None})
 
         @page("POST", "/trace", "trace")
-        async def trace_run(ctx: Ctx, form):
+        def trace_run(ctx: Ctx, form):
             return self.trace_page(ctx, form)
 
         @page("GET", "/bundles", "bundles")
-        async def bundles_page(ctx: Ctx):
+        def bundles_page(ctx: Ctx):
             return self.render(ctx, "bundles.html", self.bundles_values())
 
         @page("POST", "/bundles", "bundles")
-        async def bundles_publish(ctx: Ctx, form):
+        def bundles_publish(ctx: Ctx, form):
             return self.publish(ctx, form)
 
         @page("GET", "/audit", "audit")
-        async def audit(ctx: Ctx):
+        def audit(ctx: Ctx):
             before = ctx.request.query_params.get("before", "")
             events = self.records.events(limit=PAGE_SIZE + 1, before=int(before) if before.isdigit() else None)
             more = len(events) > PAGE_SIZE
