@@ -122,6 +122,22 @@ def test_sign_in_is_throttled_per_account_and_per_address(city):
     assert len(failed) == 8 and {e.detail["reason"] for e in failed} == {"wrong name or password", "throttled"}
 
 
+def test_the_workers_of_one_city_count_the_same_failed_sign_ins(city):
+    """`serve --workers N`: each worker has its own app and store; a guesser spreading attempts
+    over them is throttled after the same number as on one."""
+    store, app = city
+    other_store = CityStore(store.data_dir, None if store.engine.name == "sqlite" else store.engine.url)
+    try:
+        other = create_app(other_store, console=ConsoleSettings(account_failures=3, address_failures=6))
+        webs = [client(app), client(other)]
+        for attempt in range(3):
+            assert sign_in(webs[attempt % 2], "tuan", "wrong password!").status_code == 401
+        assert sign_in(webs[1], "tuan").status_code == 429
+        assert sign_in(webs[0], "tuan").status_code == 429
+    finally:
+        other_store.close()
+
+
 def test_roles_open_their_pages_only(city):
     _, app = city
     allowed = {"ana": {"kiosks", "entries", "bundles", "audit"}, "tuan": {"kiosks", "entries", "trace"},

@@ -90,8 +90,8 @@ class Console:
         self.records = ConsoleRecords(store.engine)
         self.tz = ZoneInfo(settings.time_zone)
         self.sessions = Sessions(console_key(store.data_dir), settings.idle_seconds)
-        self.throttles = (Throttle(settings.account_failures, settings.throttle_window),
-                          Throttle(settings.address_failures, settings.throttle_window))
+        self.throttles = (Throttle(self.records, "account", settings.account_failures, settings.throttle_window),
+                          Throttle(self.records, "address", settings.address_failures, settings.throttle_window))
         self.env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
         self.env.filters["local"] = self.local
         self.router = APIRouter(prefix="/console")

@@ -86,6 +86,19 @@ CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
 
 register(Migration(4, "console accounts and audit log", SQLITE, POSTGRES))
 
+# failed sign-ins by key (an account, an address: hashed), shared by every `serve` worker, so
+# `--workers N` does not give a guesser N times the attempts; rows older than the window go
+_FAILURES = """
+CREATE TABLE IF NOT EXISTS sign_in_failures (
+    key {text} NOT NULL,
+    at {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sign_in_failures_key ON sign_in_failures (key, at);
+CREATE INDEX IF NOT EXISTS sign_in_failures_at ON sign_in_failures (at);
+"""
+register(Migration(7, "console sign-in failures shared by the workers", _FAILURES.format(text="TEXT", real="REAL"),
+                   _FAILURES.format(text="text", real="double precision")))
+
 # what the audit log records; the console's audit page and `kiosk-city audit` name them so
 ACTIONS = ("sign-in", "sign-in-failed", "sign-out", "trace", "identities", "publish", "publish-refused",
            "user-add", "user-disable", "user-enable", "user-passwd")
@@ -211,6 +224,22 @@ class ConsoleRecords:
         rows = self.engine.query(f"SELECT {_USER_COLUMNS} FROM console_users WHERE name = ?", [name])
         return rows[0] if rows else None
 
+    # ------------------------------------------------------------------ sign-in failures
+    def failures(self, key: str, since: float, limit: int) -> list[float]:
+        """The latest ``limit`` failure times (UNIX seconds) of ``key`` after ``since``, newest first."""
+        rows = self.engine.query(f"SELECT at FROM sign_in_failures WHERE key = ? AND at > ? ORDER BY at DESC "
+                                 f"LIMIT {int(limit)}", [_failure_key(key), since])
+        return [row[0] for row in rows]
+
+    def add_failure(self, key: str, at: float, forget_before: float) -> None:
+        """Record a failure of ``key``; forget every failure from before ``forget_before``."""
+        with self.engine.transaction() as tx:
+            tx.execute("DELETE FROM sign_in_failures WHERE at <= ?", [forget_before])
+            tx.execute("INSERT INTO sign_in_failures (key, at) VALUES (?, ?)", [_failure_key(key), at])
+
+    def clear_failures(self, key: str) -> None:
+        self.engine.execute("DELETE FROM sign_in_failures WHERE key = ?", [_failure_key(key)])
+
     # ------------------------------------------------------------------ audit log
     def audit(self, actor: str, action: str, address: str = "", **detail: Any) -> None:
         """Append one event (committed before this returns)."""
@@ -238,6 +267,11 @@ class ConsoleRecords:
 
 
 _USER_COLUMNS = "name, role, password_hash, disabled, created_at, changed_at"
+
+
+def _failure_key(key: str) -> str:
+    """A throttle's key as stored: hashed (the table need not say who tried, from where)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _user(row: tuple) -> User:

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -94,33 +92,28 @@ class Sessions:
 @dataclass
 class Throttle:
     """Failed sign-ins per key (an account, an address): more than ``limit`` in ``window``
-    seconds blocks that key until the oldest failure leaves the window."""
+    seconds blocks that key until the oldest of them leaves the window. The failures are kept in
+    the city's database (``records``: :class:`city.console.records.ConsoleRecords`), so every
+    worker process of ``serve --workers N`` counts the same ones; ``scope`` keeps the keys of one
+    throttle apart from another's."""
 
+    records: Any
+    scope: str
     limit: int = 5
     window: float = 15 * 60
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _recent(self, key: str) -> deque:
-        times = self._failures.setdefault(key, deque())
-        now = self.clock()
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
+    clock: Callable[[], float] = time.time  # wall-clock seconds: shared by processes
 
     def wait_seconds(self, key: str) -> float:
         """How long ``key`` must wait before it may try again (0: it may now)."""
-        with self._lock:
-            times = self._recent(key)
-            if len(times) < self.limit:
-                return 0.0
-            return max(0.0, times[-self.limit] + self.window - self.clock())
+        now = self.clock()
+        recent = self.records.failures(f"{self.scope}:{key}", now - self.window, self.limit)
+        if len(recent) < self.limit:
+            return 0.0
+        return max(0.0, recent[-1] + self.window - now)
 
     def fail(self, key: str) -> None:
-        with self._lock:
-            self._recent(key).append(self.clock())
+        now = self.clock()
+        self.records.add_failure(f"{self.scope}:{key}", now, now - self.window)
 
     def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+        self.records.clear_failures(f"{self.scope}:{key}")
