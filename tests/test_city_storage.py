@@ -171,6 +171,7 @@ def test_a_city_db_of_the_first_server_upgrades_in_place(tmp_path, capsys):
 
     with CityStore(data) as store:
         assert store.count() == 30
+        assert [(k["id"], k["entries"]) for k in store.kiosks()] == [("k1", 30)]  # counted in the migration
         versions = [r[0] for r in store.engine.query("SELECT version FROM schema_migrations ORDER BY version")]
         assert versions == [m.version for m in MIGRATIONS]
         found = trace(store, Person(name="PHAM MINH DUC", birth_date="1985"), "2021-07-19T00:00:00.000Z",
@@ -300,17 +301,19 @@ def test_retention_drops_whole_days_past_the_window_and_never_one_inside(tmp_pat
         assert (again.stored, again.expired, again.duplicates) == (0, 1, 1)
         ids = lambda: {row["id"] for row in store.iter_entries(identities=False)}  # noqa: E731
         assert ids() == {first_kept["id"], *(e["id"] for e in recent)}
+        counted = lambda: {k["id"]: k["entries"] for k in store.kiosks()}["k1"]  # noqa: E731 - kept, not counted
+        assert counted() == 4
 
         assert store.purge() == 0  # nothing has left the window yet
         removed = store.purge(now=NOW + dt.timedelta(days=1))  # a day later: first_kept's day has gone
-        assert removed == 1 and ids() == {e["id"] for e in recent}
+        assert removed == 1 and ids() == {e["id"] for e in recent} and counted() == 3
         # the index went with it (two hashes an identity here: name + no birth date, name)
         assert index_hashes(store) == 6
         if city_db:  # and their ids (PostgreSQL's entry_ids)
             assert store.engine.query("SELECT COUNT(*) FROM entry_ids") == [(3,)]
         assert store.purge(now=NOW + dt.timedelta(days=11)) == 0  # the day of NOW - 10 days is still inside
         assert store.purge(now=NOW + dt.timedelta(days=12)) == 1
-        assert ids() == {e["id"] for e in recent[:2]}
+        assert ids() == {e["id"] for e in recent[:2]} and counted() == 2
         assert store.purge(now=NOW + dt.timedelta(days=12)) == 0
 
 

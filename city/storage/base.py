@@ -180,7 +180,8 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def store_batch(self, rows: Sequence[IndexedRow], day: str) -> StoredBatch:
         """Store a batch's new entries with their index hashes, and add them to their kiosks'
-        counts for ``day`` (YYYY-MM-DD, the daily quota), in one transaction. An id already
+        counts for ``day`` (YYYY-MM-DD, the daily quota) and for their days of ``at`` (the counts
+        :meth:`kiosks` gives, which :meth:`purge` keeps), in one transaction. An id already
         stored, also by another process at the same moment, is skipped; if one was stored by
         another kiosk than the row's, nothing is stored and those ids are returned."""
 

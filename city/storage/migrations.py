@@ -233,6 +233,30 @@ CREATE INDEX IF NOT EXISTS entries_hash4 ON entries (hash4) WHERE hash4 IS NOT N
 DROP TABLE IF EXISTS entry_index;
 """
 
+# each kiosk's stored entries counted per day of `at` (UTC), kept by ingest and retention, so the
+# fleet's counts (`kiosk-city kiosks`, the console) read one row a kiosk and day instead of
+# counting the kiosk's entries (0.33 s for 1 000 kiosks at 1 M entries, growing with the store)
+SQLITE_V8 = """
+CREATE TABLE IF NOT EXISTS kiosk_entries (
+    kiosk_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    entries INTEGER NOT NULL,
+    PRIMARY KEY (kiosk_id, day)
+) WITHOUT ROWID;
+INSERT OR REPLACE INTO kiosk_entries SELECT kiosk_id, substr(at, 1, 10), COUNT(*) FROM entries GROUP BY 1, 2;
+"""
+
+POSTGRES_V8 = """
+CREATE TABLE IF NOT EXISTS kiosk_entries (
+    kiosk_id text NOT NULL,
+    day text NOT NULL,
+    entries bigint NOT NULL,
+    PRIMARY KEY (kiosk_id, day)
+);
+INSERT INTO kiosk_entries SELECT kiosk_id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), COUNT(*) FROM entries
+GROUP BY 1, 2 ON CONFLICT (kiosk_id, day) DO UPDATE SET entries = excluded.entries;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "kiosks, entries, bundles, imports", SQLITE_V1, POSTGRES_V1),
     Migration(2, "blind index of identities", SQLITE_V2, POSTGRES_V2, index_existing_entries),
@@ -240,6 +264,8 @@ MIGRATIONS: list[Migration] = [
     # 4: the console's accounts and audit log (city.console.records)
     Migration(5, "every stored entry id in one table (PostgreSQL)", "", POSTGRES_V5),
     Migration(6, "each entry's index hashes in its own row (PostgreSQL)", "", POSTGRES_V6),
+    # 7: the console's sign-in failures (city.console.records)
+    Migration(8, "each kiosk's entries counted per day", SQLITE_V8, POSTGRES_V8),
 ]
 
 

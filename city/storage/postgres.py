@@ -63,7 +63,8 @@ _SLOTS = ", ".join(HASH_SLOTS)
 _SLOT_ARRAYS = ", ".join("%b::int8[]" for _ in HASH_SLOTS)
 # one statement stores a batch (rows with distinct ids): ids into entry_ids first (in id order, so
 # two batches sharing ids never wait on each other in a cycle), then the entries whose id went
-# in (in the batch's order: seq is arrival order) with their index hashes, and the day's count.
+# in (in the batch's order: seq is arrival order) with their index hashes, the day's count (the
+# quota) and the kiosk's entries a day of `at` (its count in `kiosks`).
 # An id new to entry_ids is new to entries (every stored entry has its row there), so the entries go in
 # without ON CONFLICT's check of each row beforehand; should one be there all the same (written
 # by a program from before entry_ids), the batch is stored again with that check (_STORE_CHECKED)
@@ -76,10 +77,14 @@ WITH batch AS (
 ), stored AS (
     INSERT INTO entries ({_COLUMNS}, {_SLOTS}) SELECT {_COLUMNS}, {_SLOTS} FROM batch
     WHERE id IN (SELECT id FROM gate) ORDER BY n
-    {{conflict}}RETURNING id, kiosk_id
+    {{conflict}}RETURNING id, kiosk_id, at
 ), counted AS (
     INSERT INTO kiosk_days (kiosk_id, day, stored) SELECT kiosk_id, %s, count(*) FROM stored GROUP BY kiosk_id
     ON CONFLICT (kiosk_id, day) DO UPDATE SET stored = kiosk_days.stored + excluded.stored
+), tallied AS (
+    INSERT INTO kiosk_entries (kiosk_id, day, entries)
+    SELECT kiosk_id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*) FROM stored GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (kiosk_id, day) DO UPDATE SET entries = kiosk_entries.entries + excluded.entries
 )
 SELECT id::text FROM stored
 """
@@ -275,7 +280,8 @@ class PostgresEngine(Engine):
 
     def kiosks(self) -> list[dict]:
         rows = self._rows("""SELECT k.id, k.enrolled_at, k.last_seen, k.heartbeat,
-                                    (SELECT COUNT(*) FROM entries e WHERE e.kiosk_id = k.id)
+                                    (SELECT COALESCE(SUM(entries), 0)::bigint FROM kiosk_entries c
+                                     WHERE c.kiosk_id = k.id)
                              FROM kiosks k ORDER BY k.id""")
         return [dict(zip(("id", "enrolled_at", "last_seen", "heartbeat", "entries"), r)) for r in rows]
 
@@ -388,6 +394,7 @@ class PostgresEngine(Engine):
                 conn.execute(f"DROP TABLE IF EXISTS {name}")
         with self._days_lock:
             self._days = {day for day in self._days if day >= last_day}
+        self.execute("DELETE FROM kiosk_entries WHERE day < ?", [last_day.isoformat()])
         # and their ids, a bounded batch at a time (entry_ids is one table, not one a day)
         cutoff = dt.datetime.combine(last_day, dt.time(), dt.timezone.utc)
         while True:

@@ -152,7 +152,7 @@ class SQLiteEngine(Engine):
     def kiosks(self) -> list[dict]:
         rows = self._conn().execute(
             """SELECT k.id, k.enrolled_at, k.last_seen, k.heartbeat,
-                      (SELECT COUNT(*) FROM entries e WHERE e.kiosk_id = k.id)
+                      (SELECT COALESCE(SUM(entries), 0) FROM kiosk_entries c WHERE c.kiosk_id = k.id)
                FROM kiosks k ORDER BY k.id""").fetchall()
         return [dict(zip(("id", "enrolled_at", "last_seen", "heartbeat", "entries"), r)) for r in rows]
 
@@ -185,6 +185,9 @@ class SQLiteEngine(Engine):
             tx.conn.executemany("""INSERT INTO kiosk_days (kiosk_id, day, stored) VALUES (?, ?, ?)
                                    ON CONFLICT (kiosk_id, day) DO UPDATE SET stored = kiosk_days.stored + excluded.stored""",
                                 [(kiosk, day, count) for kiosk, count in Counter(item.row[1] for item in new).items()])
+            tx.conn.executemany("""INSERT INTO kiosk_entries (kiosk_id, day, entries) VALUES (?, ?, ?) ON CONFLICT
+                                   (kiosk_id, day) DO UPDATE SET entries = kiosk_entries.entries + excluded.entries""",
+                                [(*key, count) for key, count in Counter((item.row[1], item.at[:10]) for item in new).items()])
         return StoredBatch([item.id for item in new], {})
 
     def insert_index(self, rows: Sequence[tuple[bytes, str, str]]) -> None:
@@ -238,6 +241,7 @@ class SQLiteEngine(Engine):
             removed += count
             if count < PURGE_BATCH:
                 break
+        self.execute("DELETE FROM kiosk_entries WHERE day < ?", [cutoff[:10]])
         while True:
             with self.transaction() as tx:
                 gone = tx.execute("DELETE FROM entry_index WHERE (hash, at, entry_id) IN "
