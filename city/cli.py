@@ -12,7 +12,7 @@
     kiosk-city kiosks  --data DIR [--json]
     kiosk-city user    add NAME --role admin|tracer|viewer [--password-file F] --data DIR
     kiosk-city user    list | disable NAME | enable NAME | passwd NAME [--password-file F]  --data DIR
-    kiosk-city audit   --data DIR [--json] [--limit N]
+    kiosk-city audit   --data DIR [--json] [--limit N] [--action ACTION] [--who NAME]
 
 Every command takes ``--db postgresql://...`` (or ``$KIOSK_CITY_DB``) to keep the database in
 PostgreSQL instead of ``DIR/city.db``; the keys stay in ``DIR``. Exit status: 0 success, 1 a
@@ -171,10 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--password-file", metavar="F", help="read the password from the first line of this file")
     data(u)
 
+    from city.console.records import ACTIONS  # the store imports it anyway (its tables' migrations)
+
     p = sub.add_parser("audit", help="the audit log: sign-ins, traces, publications, account changes")
     data(p)
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.add_argument("--limit", type=int, metavar="N", help="only the N newest events")
+    p.add_argument("--action", choices=ACTIONS, help="only events of this kind")
+    p.add_argument("--who", metavar="NAME", help="only events of this account (or name typed at a failed sign-in)")
     return parser
 
 
@@ -535,7 +539,8 @@ def cmd_user(args) -> int:
 def cmd_audit(args) -> int:
     store = _store(args)
     try:
-        events = _records(store).events(limit=args.limit)
+        events = _records(store).events(limit=args.limit, actions=(args.action,) if args.action else (),
+                                        actor=args.who)
     finally:
         store.close()
     for event in reversed(events):  # oldest first, as a log reads

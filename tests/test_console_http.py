@@ -244,6 +244,31 @@ def test_the_audit_log_cannot_be_rewritten(city):
     assert [e.actor for e in records.events()] == ["ana"]
 
 
+def test_the_audit_page_filters_by_what_and_who_and_its_pages_keep_the_filter(city):
+    import re
+
+    _, app = city
+    records = app.state.console.records
+    for i in range(120):  # tuan: 60 events, 40 of them traces; vy: 60
+        records.audit("tuan" if i % 2 else "vy", "trace" if i % 3 else "sign-in-failed", "10.0.0.1")
+    web = client(app)
+    sign_in(web, "ana")
+    rows = lambda html: re.findall(r'<tr class="action-([a-z-]+)"><td>\d+</td><td>[^<]*</td><td>([^<]*)</td>', html)  # noqa: E731
+    older = lambda html: re.search(r'href="/console/audit\?([^"]+)"', html)  # noqa: E731
+    failed = web.get("/console/audit", params={"action": "sign-in-failed"}).text
+    assert len(rows(failed)) == 40 and {action for action, _ in rows(failed)} == {"sign-in-failed"}
+    assert 'value="sign-in-failed" selected' in failed and older(failed) is None
+    both = web.get("/console/audit", params={"action": "trace", "who": "tuan"}).text
+    assert len(rows(both)) == 40 and set(rows(both)) == {("trace", "tuan")} and older(both) is None
+    tuan = web.get("/console/audit", params={"who": "tuan"}).text
+    assert len(rows(tuan)) == 50 and {who for _, who in rows(tuan)} == {"tuan"}
+    link = older(tuan)
+    assert link and "who=tuan" in link.group(1)
+    rest = web.get("/console/audit?" + link.group(1).replace("&amp;", "&")).text
+    assert len(rows(rest)) == 10 and {who for _, who in rows(rest)} == {"tuan"}
+    assert web.get("/console/audit", params={"action": "drop table"}).status_code == 200  # unknown: no filter
+
+
 def test_accounts_refuse_bad_names_roles_and_short_passwords(city):
     records = city[1].state.console.records
     for name, role, password in (("", "admin", PASSWORD), ("a b", "admin", PASSWORD), ("x", "root", PASSWORD),
@@ -277,6 +302,10 @@ def test_the_command_line_manages_accounts_and_prints_the_audit_log(tmp_path, ca
     assert [e["action"] for e in events] == ["user-add", "user-disable", "trace", "identities"]
     assert events[3]["detail"]["identities_opened"] == 0
     assert events[2]["detail"]["query"]["document"] == "079123456789" and events[2]["actor"].startswith("cli:")
+    assert city_main(["audit", "--data", data, "--json", "--action", "trace"]) == 0
+    assert [json.loads(line)["action"] for line in capsys.readouterr().out.splitlines()] == ["trace"]
+    assert city_main(["audit", "--data", data, "--json", "--who", "nobody"]) == 0
+    assert capsys.readouterr().out == ""
 
 
 def test_every_template_string_has_its_vietnamese():

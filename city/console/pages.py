@@ -29,7 +29,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from city.console import listing, messages
 from city.console.fleet import fleet
-from city.console.records import ConsoleRecords, User
+from city.console.records import ACTIONS, MAX_NAME, ConsoleRecords, User
 from city.console.security import LANG_COOKIE, COOKIE, PAGE_HEADERS, Session, Sessions, Throttle, console_key
 from city.console.vietnamese import sort_key
 from city.storage.base import EntryFilter
@@ -274,13 +274,19 @@ class Console:
 
         @page("GET", "/audit", "audit")
         def audit(ctx: Ctx):
-            before = ctx.request.query_params.get("before", "")
-            events = self.records.events(limit=PAGE_SIZE + 1, before=int(before) if before.isdigit() else None)
+            params = ctx.request.query_params
+            before = params.get("before", "")
+            action = params.get("action", "") if params.get("action", "") in ACTIONS else ""
+            who = params.get("who", "").strip()[:MAX_NAME]
+            events = self.records.events(limit=PAGE_SIZE + 1, before=int(before) if before.isdigit() else None,
+                                         actions=(action,) if action else (), actor=who or None)
             more = len(events) > PAGE_SIZE
             events = events[:PAGE_SIZE]
+            filters = {k: v for k, v in (("action", action), ("who", who)) if v}
+            older = urlencode({**filters, "before": events[-1].seq}) if more and events else None
             return self.render(ctx, "audit.html", {
-                "events": events, "next": events[-1].seq if more and events else None,
-                "detail": audit_detail})
+                "events": events, "older": older, "detail": audit_detail, "actions": ACTIONS,
+                "action": action, "who": who})
 
     # ------------------------------------------------------------------ entries
     def entries_page(self, ctx: Ctx) -> dict:

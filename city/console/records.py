@@ -249,12 +249,16 @@ class ConsoleRecords:
                             [now_iso(), actor, action, address, json.dumps(detail, ensure_ascii=False, sort_keys=True)])
 
     def events(self, *, limit: int | None = None, before: int | None = None,
-               actions: tuple[str, ...] = ()) -> list[AuditEvent]:
-        """Events newest first; ``before`` a sequence number (paging), ``actions`` a filter."""
+               actions: tuple[str, ...] = (), actor: str | None = None) -> list[AuditEvent]:
+        """Events newest first; ``before`` a sequence number (paging); ``actions`` and ``actor``
+        (the account, or the name typed at a failed sign-in) filters."""
         where, params = [], []
         if before is not None:
             where.append("seq < ?")
             params.append(before)
+        if actor:
+            where.append("actor = ?")
+            params.append(actor)
         if actions:
             where.append(f"action IN ({','.join('?' * len(actions))})")
             params.extend(actions)
