@@ -22,9 +22,9 @@ instead of 1.78-2.24 s.
 :func:`run_workers` runs ``serve --workers N``: uvicorn's supervisor, but each worker accepts on
 a listening socket of its own (``SO_REUSEPORT``), so the kernel spreads connections over the
 workers by a hash of their addresses (200 kiosks over 2 workers, 43 runs: 109/91 or closer in
-36, 120/80 at worst). On one shared socket, the worker that wakes first takes every connection waiting (up
-to the backlog): 200 kiosks connecting at once were split 64/36, and the busier worker's kiosks
-waited longer while the other ran out of work.
+36, 120/80 at worst). On one shared socket, the worker that wakes first takes every connection
+waiting (up to the backlog): 200 kiosks connecting at once were split 64/36, and the busier
+worker's kiosks waited longer while the other ran out of work.
 """
 
 from __future__ import annotations

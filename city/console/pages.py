@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from city.console import listing, messages
 from city.console.fleet import fleet
@@ -276,7 +276,8 @@ class Console:
         def audit(ctx: Ctx):
             params = ctx.request.query_params
             before = params.get("before", "")
-            action = params.get("action", "") if params.get("action", "") in ACTIONS else ""
+            action = params.get("action", "")
+            action = action if action in ACTIONS else ""
             who = params.get("who", "").strip()[:MAX_NAME]
             events = self.records.events(limit=PAGE_SIZE + 1, before=int(before) if before.isdigit() else None,
                                          actions=(action,) if action else (), actor=who or None)

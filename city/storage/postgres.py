@@ -9,12 +9,13 @@
   never a wrong answer (a trace keeps only the entries whose opened identity matches).
 - **Ingest** is one statement a batch (arrays in binary, ``unnest``): its ids go first into
   ``entry_ids``, one table keyed by id alone, with ``ON CONFLICT DO NOTHING``; the entries whose
-  id went in are stored, with their index hashes, and the kiosk's count for the day (the daily
-  quota), all in one transaction. A partition's key must hold ``at``, so the partitions alone
-  could tell an id already stored only by looking into every day; ``entry_ids`` tells it with
-  one lookup. The same batch reaching two worker processes at once is stored once: the second
-  waits for the first's commit, then skips every row. Retention removes ``entry_ids`` rows in
-  bounded batches after dropping the days they belong to.
+  id went in are stored, with their index hashes, the kiosk's count for the day (the daily
+  quota) and its entries a day of ``at`` (the fleet's counts), all in one transaction. A
+  partition's key must hold ``at``, so the partitions alone could tell an id already stored only
+  by looking into every day; ``entry_ids`` tells it with one lookup. The same batch reaching two
+  worker processes at once is stored once: the second waits for the first's commit, then skips
+  every row. Retention removes ``entry_ids`` rows in bounded batches after dropping the days
+  they belong to, and those days' counts.
 - **Reads** are short statements; listings page by ``seq`` (arrival order), so a long listing
   holds no transaction open. A trace reads the entries by their hash slots and by (venue, at),
   each pruned to the days it asks for.
@@ -64,10 +65,10 @@ _SLOT_ARRAYS = ", ".join("%b::int8[]" for _ in HASH_SLOTS)
 # one statement stores a batch (rows with distinct ids): ids into entry_ids first (in id order, so
 # two batches sharing ids never wait on each other in a cycle), then the entries whose id went
 # in (in the batch's order: seq is arrival order) with their index hashes, the day's count (the
-# quota) and the kiosk's entries a day of `at` (its count in `kiosks`).
-# An id new to entry_ids is new to entries (every stored entry has its row there), so the entries go in
-# without ON CONFLICT's check of each row beforehand; should one be there all the same (written
-# by a program from before entry_ids), the batch is stored again with that check (_STORE_CHECKED)
+# quota) and the kiosk's entries a day of `at` (its count in `kiosks`). An id new to entry_ids is
+# new to entries (every stored entry has its row there), so the entries go in without ON
+# CONFLICT's check of each row beforehand; should one be there all the same (written by a program
+# from before entry_ids), the batch is stored again with that check (_STORE_CHECKED)
 _STORE = f"""
 WITH batch AS (
     SELECT * FROM unnest({_UNNEST}, {_SLOT_ARRAYS}) WITH ORDINALITY AS b({_COLUMNS}, {_SLOTS}, n)
