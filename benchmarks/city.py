@@ -55,6 +55,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -349,6 +350,7 @@ class LoadResult:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    error_kinds: Counter = field(default_factory=Counter)  # "HTTP 503", "ConnectionResetError"...
     acked: int = 0
     stored: int = 0
     grew: int = 0
@@ -413,7 +415,7 @@ def http_load(store, server: "Server", kiosks: int, entries: int, run: int, toda
         conn = None
         for body in bodies[k]:
             started = time.perf_counter()
-            status, answer = 0, b""
+            status, answer, failure = 0, b"", "no answer"
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection(host, int(port))
@@ -436,11 +438,12 @@ def http_load(store, server: "Server", kiosks: int, entries: int, run: int, toda
                 else:
                     writer.close()
                     writer = None
-            except (OSError, asyncio.TimeoutError, h11.ProtocolError):
-                writer = None
+            except (OSError, asyncio.TimeoutError, h11.ProtocolError) as exc:
+                writer, failure = None, type(exc).__name__
             result.latencies.append(time.perf_counter() - started)
             if status != 200:
                 result.errors += 1
+                result.error_kinds[f"HTTP {status}" if status else failure] += 1
                 continue
             reply = json.loads(answer)
             acked.update(reply["acked"])
@@ -633,7 +636,8 @@ def run_engine(engine: str, work: Path, args, report: dict, today: dt.date, clus
                                    cluster.pid() if cluster and db else None)
                 col[f"http {run}"] = result  # by run: the same number of kiosks may run again
                 say(f"HTTP, {kiosks} kiosks: {result.rate:,.0f} entries/s, p95 {_pct(result.latencies, .95):.2f} s, "
-                    f"{result.errors} errors, exactly once: {result.exactly_once}")
+                    f"{result.errors} errors{f' {dict(result.error_kinds)}' if result.errors else ''}, "
+                    f"exactly once: {result.exactly_once}")
             col["race"] = race(store, server, second)
         col["rss"] = server.peak_rss()
     finally:
